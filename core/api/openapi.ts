@@ -1,0 +1,178 @@
+import type { EntityDefinition, JsonSchema } from '../entities/entity-definition.ts';
+import { DEFAULT_LIMIT, MAX_LIMIT } from '../entities/list-query.ts';
+
+type Obj = Record<string, unknown>;
+
+const pascal = (s: string): string => s.replace(/(^|[^a-zA-Z0-9])([a-zA-Z0-9])/g, (_m, _p, c: string) => c.toUpperCase());
+export const componentName = (e: EntityDefinition): string => `${pascal(e.plugin)}${pascal(e.name)}`;
+
+const problemRef = { $ref: '#/components/responses/Problem' };
+const json = (schema: Obj) => ({ 'application/json': { schema } });
+
+const systemProperties: Obj = {
+  id: { type: 'string', format: 'uuid', readOnly: true },
+  version: { type: 'integer', readOnly: true, description: 'Incremented on every change; send it back as If-Match.' },
+  createdAt: { type: 'string', format: 'date-time', readOnly: true },
+  updatedAt: { type: 'string', format: 'date-time', readOnly: true },
+  createdBy: { type: 'string', format: 'uuid', readOnly: true },
+  updatedBy: { type: 'string', format: 'uuid', readOnly: true },
+};
+
+function entitySchemas(e: EntityDefinition): { record: Obj; input: Obj } {
+  const properties: Obj = {};
+  const required: string[] = [];
+  for (const f of e.fields.values()) {
+    properties[f.name] = f.custom ? { ...f.schema, 'x-custom': true } : f.schema;
+    if (f.required) required.push(f.name);
+  }
+  const input: Obj = { type: 'object', properties, additionalProperties: false, ...(required.length ? { required } : {}) };
+  const record: Obj = {
+    type: 'object',
+    ...(e.description ? { description: e.description } : {}),
+    properties: { ...systemProperties, ...properties },
+    required: ['id', 'version'],
+  };
+  return { record, input };
+}
+
+function listParameters(e: EntityDefinition): Obj[] {
+  const params: Obj[] = [
+    { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: DEFAULT_LIMIT } },
+    { name: 'cursor', in: 'query', schema: { type: 'string' }, description: 'The `next` value of the previous page.' },
+    { name: 'sort', in: 'query', schema: { type: 'string' }, description: 'Comma-separated fields, `-` for descending, e.g. `-createdAt,name`.' },
+    { name: 'fields', in: 'query', schema: { type: 'string' }, description: 'Comma-separated fields to return (id and version always come).' },
+    { name: 'expand', in: 'query', schema: { type: 'string' }, description: 'Comma-separated reference fields to replace by the referenced record.' },
+    { name: 'total', in: 'query', schema: { type: 'boolean' }, description: 'Also count all matching records.' },
+    { name: 'q', in: 'query', schema: { type: 'string' }, description: 'Text search in the title fields.' },
+  ];
+  for (const f of e.fields.values()) {
+    if (f.kind === 'json') continue;
+    params.push({
+      name: f.name, in: 'query', required: false, schema: { type: 'string' },
+      description: `Filter: \`${f.name}=v\`; also \`${f.name}[ne|in|gt|gte|lt|lte|contains|null]=…\` (in: comma-separated).`,
+    });
+  }
+  return params;
+}
+
+function entityPaths(e: EntityDefinition): Obj {
+  const name = componentName(e);
+  const ref = { $ref: `#/components/schemas/${name}` };
+  const input = { $ref: `#/components/schemas/${name}Input` };
+  const tag = e.plugin;
+  const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+  const ifMatch = { name: 'If-Match', in: 'header', required: false, schema: { type: 'string' }, description: 'The ETag (version) you read; a stale one answers 412.' };
+  const withEtag = { description: 'The record', headers: { ETag: { schema: { type: 'string' } } }, content: json(ref) };
+  const errors = { 400: problemRef, 401: problemRef, 403: problemRef, 404: problemRef };
+  return {
+    [`/api/${e.plugin}/${e.plural}`]: {
+      get: {
+        tags: [tag], operationId: `list${name}`, summary: `List ${e.title} records`, parameters: listParameters(e),
+        responses: {
+          200: { description: 'A page of records', content: json({ type: 'object', required: ['data', 'next'], properties: { data: { type: 'array', items: ref }, next: { type: ['string', 'null'] }, total: { type: 'integer' } } }) },
+          ...errors,
+        },
+      },
+      post: {
+        tags: [tag], operationId: `create${name}`, summary: `Create a ${e.title}`,
+        requestBody: { required: true, content: json(input) },
+        responses: { 201: withEtag, ...errors, 409: problemRef, 413: problemRef, 415: problemRef },
+      },
+    },
+    [`/api/${e.plugin}/${e.plural}/{id}`]: {
+      parameters: [idParam],
+      get: { tags: [tag], operationId: `get${name}`, parameters: [{ name: 'expand', in: 'query', schema: { type: 'string' } }], responses: { 200: withEtag, ...errors } },
+      patch: {
+        tags: [tag], operationId: `update${name}`, summary: 'Change some fields; null clears a field', parameters: [ifMatch],
+        requestBody: { required: true, content: json({ type: 'object', description: `Any fields of ${name}Input; null clears one.` }) },
+        responses: { 200: withEtag, ...errors, 409: problemRef, 412: problemRef },
+      },
+      delete: { tags: [tag], operationId: `delete${name}`, parameters: [ifMatch], responses: { 204: { description: 'Deleted' }, ...errors, 409: problemRef, 412: problemRef } },
+    },
+  };
+}
+
+const coreTag = 'core';
+const simple = (summary: string, responses: Obj = { 200: { description: 'OK' } }, extra: Obj = {}) => ({ tags: [coreTag], summary, responses: { ...responses, 401: problemRef, 403: problemRef }, ...extra });
+
+function corePaths(): Obj {
+  const pluginName = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
+  return {
+    '/api/health': { get: { tags: [coreTag], summary: 'Liveness and database check', security: [], responses: { 200: { description: 'Healthy' } } } },
+    '/api/openapi.json': { get: simple('This document') },
+    '/api/plugins': { get: simple('Plugins and their lifecycle state (needs core.plugins.read)') },
+    '/api/plugins/{name}/install': { post: simple('Install: create tables, run migrations and seeds (core.plugins.manage)', { 200: { description: 'Plugin status' }, 404: problemRef, 409: problemRef }, { parameters: [pluginName] }) },
+    '/api/plugins/{name}/enable': { post: simple('Enable: refused while a dependency is not enabled', { 200: { description: 'Plugin status' }, 404: problemRef, 409: problemRef }, { parameters: [pluginName] }) },
+    '/api/plugins/{name}/disable': { post: simple('Disable: keeps data; refused while an enabled plugin depends on it', { 200: { description: 'Plugin status' }, 404: problemRef, 409: problemRef }, { parameters: [pluginName] }) },
+    '/api/auth/login': {
+      post: {
+        tags: [coreTag], summary: 'Exchange username and password for a session token', security: [],
+        requestBody: { required: true, content: json({ type: 'object', required: ['username', 'password'], properties: { username: { type: 'string' }, password: { type: 'string' } }, additionalProperties: false }) },
+        responses: { 200: { description: 'Session token' }, 400: problemRef, 401: problemRef },
+      },
+    },
+    '/api/auth/logout': { post: simple('Revoke the calling token', { 204: { description: 'Logged out' } }) },
+    '/api/auth/me': { get: simple('The calling user and their permissions') },
+    '/api/users': { get: simple('Users (core.users.read)'), post: simple('Create a user (core.users.create)', { 201: { description: 'User' }, 400: problemRef, 409: problemRef }) },
+    '/api/users/{id}': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+      get: simple('One user'), patch: simple('Change a user (core.users.update)', { 200: { description: 'User' }, 400: problemRef, 404: problemRef }),
+    },
+    '/api/users/{id}/tokens': {
+      parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+      get: simple('Active tokens of a user'), post: simple('Issue an API token (shown once)', { 201: { description: 'Token' } }),
+    },
+    '/api/roles': { get: simple('Roles (core.roles.read)') },
+    '/api/roles/{name}': {
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+      put: simple('Create or replace a role (core.roles.manage)', { 200: { description: 'Role' }, 400: problemRef }),
+      delete: simple('Delete a role no user holds', { 204: { description: 'Deleted' }, 409: problemRef }),
+    },
+    '/api/audit': {
+      get: simple('Audit trail, newest first', { 200: { description: 'Audit entries' }, 400: problemRef }, {
+        parameters: ['entity', 'id', 'limit', 'before'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
+      }),
+    },
+    '/api/meta/entities': { get: simple('Entities of enabled plugins with their fields') },
+    '/api/meta/entities/{plugin}/{entity}/fields': {
+      parameters: ['plugin', 'entity'].map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
+      post: simple('Add a custom field (core.customFields.manage)', { 201: { description: 'Field' }, 400: problemRef, 409: problemRef }),
+    },
+  };
+}
+
+/** The OpenAPI 3.1 document of what this installation serves right now. */
+export function buildOpenApi(coreVersion: string, entities: EntityDefinition[]): Obj {
+  const schemas: Record<string, JsonSchema> = {
+    Problem: {
+      type: 'object',
+      description: 'RFC 9457 problem details',
+      required: ['type', 'title', 'status'],
+      properties: {
+        type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, code: { type: 'string' },
+        instance: { type: 'string' }, field: { type: 'string' }, rule: { type: 'string' },
+        errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, rule: { type: 'string' }, message: { type: 'string' } } } },
+      },
+    },
+  };
+  let paths: Obj = corePaths();
+  for (const e of entities) {
+    const { record, input } = entitySchemas(e);
+    schemas[componentName(e)] = record;
+    schemas[`${componentName(e)}Input`] = input;
+    paths = { ...paths, ...entityPaths(e) };
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Kubiki API', version: coreVersion, description: 'Modular ERP/CRM. Errors are application/problem+json; money is a decimal string.' },
+    servers: [{ url: '/' }],
+    security: [{ bearer: [] }],
+    tags: [{ name: coreTag }, ...[...new Set(entities.map((e) => e.plugin))].map((name) => ({ name }))],
+    paths,
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      responses: { Problem: { description: 'Problem details', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } } },
+      schemas,
+    },
+  };
+}

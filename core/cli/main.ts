@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+import fs from 'node:fs';
+import path from 'node:path';
+import { Command } from 'commander';
+import { configFromEnv, type KubikiConfig } from '../config.ts';
+import { KubikiError } from '../errors.ts';
+import { Kubiki, coreVersion } from '../kernel.ts';
+import { SYSTEM } from '../auth/principal.ts';
+import { entityTypes } from '../entities/typescript-types.ts';
+import { createLogger } from '../logger.ts';
+
+/** Opens Kubiki for a one-shot command: no HTTP server, no background work. */
+async function withKubiki<T>(work: (k: Kubiki) => Promise<T>, overrides: Partial<KubikiConfig> = {}): Promise<T> {
+  const config = configFromEnv(process.env, overrides);
+  const k = await Kubiki.create({ config, background: false, logger: createLogger(process.env.LOG_LEVEL || 'warn') });
+  try {
+    if (k.generatedAdminToken) printAdminToken(k.generatedAdminToken);
+    return await work(k);
+  } finally {
+    await k.close();
+  }
+}
+
+function printAdminToken(token: string): void {
+  process.stdout.write(`\nFirst start: created user "admin". Its API token (shown only this once):\n\n  ${token}\n\nUse it as: Authorization: Bearer ${token}\n\n`);
+}
+
+function table(rows: Record<string, unknown>[]): string {
+  if (rows.length === 0) return '(none)\n';
+  const keys = Object.keys(rows[0]);
+  const width = keys.map((k) => Math.max(k.length, ...rows.map((r) => String(r[k] ?? '').length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(width[i])).join('  ').trimEnd();
+  return [line(keys), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(keys.map((k) => String(r[k] ?? ''))))].join('\n') + '\n';
+}
+
+const program = new Command();
+program.name('kubiki').description('Kubiki: modular ERP/CRM').version(coreVersion);
+
+program.command('start').description('run the HTTP API (embedded PGlite unless DATABASE_URL is set)')
+  .option('-p, --port <port>', 'port to listen on (default: PORT or 3000)')
+  .action(async (opts: { port?: string }) => {
+    const config = configFromEnv(process.env, opts.port ? { port: Number(opts.port) } : {});
+    if (!Number.isInteger(config.port) || config.port < 0 || config.port > 65535) throw new KubikiError('config-invalid', `--port must be 0-65535, got ${opts.port}`);
+    const k = await Kubiki.create({ config });
+    if (k.generatedAdminToken) printAdminToken(k.generatedAdminToken);
+    const server = await k.listen();
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : config.port;
+    k.logger.info({ port, database: k.db.kind, plugins: k.plugins.status().filter((p) => p.state === 'enabled').map((p) => p.name) }, `Kubiki ${coreVersion} listening on http://localhost:${port}`);
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      k.logger.info({ signal }, 'shutting down');
+      k.close().then(() => process.exit(0), (error) => { k.logger.error({ err: error }, 'shutdown failed'); process.exit(1); });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+
+program.command('migrate').description('create or upgrade the database: core tables, plugin installs and upgrades')
+  .action(() => withKubiki(async (k) => {
+    process.stdout.write(`Database is up to date (core ${coreVersion}, ${k.db.kind}).\n`);
+    process.stdout.write(table(k.plugins.status().map((p) => ({ plugin: p.name, version: p.installedVersion ?? p.version, state: p.state }))));
+  }));
+
+program.command('plugins').description('list plugins and their roll-out state')
+  .action(() => withKubiki(async (k) => {
+    process.stdout.write(table(k.plugins.status().map((p) => ({
+      plugin: p.name, version: p.version, installed: p.installedVersion ?? '-', state: p.state, dependsOn: p.dependsOn.join(',') || '-', title: p.title,
+    }))));
+  }));
+
+program.command('install <plugin>').description('install a plugin: tables, migrations, seed data')
+  .action((name: string) => withKubiki(async (k) => {
+    const s = await k.plugins.install(name, SYSTEM);
+    process.stdout.write(`${s.name} ${s.version}: ${s.state}\n`);
+  }));
+
+program.command('enable <plugin>').description('enable a plugin (installing it first if needed)')
+  .action((name: string) => withKubiki(async (k) => {
+    if (k.plugins.state(k.plugins.plugin(name).manifest.name) === 'available') await k.plugins.install(name, SYSTEM);
+    const s = await k.plugins.enable(name, SYSTEM);
+    process.stdout.write(`${s.name} ${s.version}: ${s.state}\n`);
+  }));
+
+program.command('disable <plugin>').description('disable a plugin; its data stays')
+  .action((name: string) => withKubiki(async (k) => {
+    const s = await k.plugins.disable(name, SYSTEM);
+    process.stdout.write(`${s.name} ${s.version}: ${s.state}\n`);
+  }));
+
+program.command('types').description('write TypeScript types of every entity (plugins/<name>/entity-types.ts)')
+  .option('-o, --out <dir>', 'write <dir>/<plugin>.ts instead')
+  .action((opts: { out?: string }) => withKubiki(async (k) => {
+    for (const p of k.plugins.ordered) {
+      const entities = k.registry.ofPlugin(p.manifest.name);
+      if (entities.length === 0) continue;
+      const file = opts.out ? path.resolve(opts.out, `${p.manifest.name}.ts`) : path.join(p.dir, 'entity-types.ts');
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      fs.writeFileSync(file, await entityTypes(p.manifest.name, entities));
+      process.stdout.write(`wrote ${path.relative(process.cwd(), file)}\n`);
+    }
+  }));
+
+const users = program.command('users').description('manage users');
+users.command('add <username>').description('create a user')
+  .option('--password <password>', 'password (10+ characters); or set KUBIKI_NEW_PASSWORD')
+  .option('--roles <roles>', 'comma-separated role names', '')
+  .option('--display-name <name>', 'name shown in the UI and documents')
+  .option('--email <email>', 'e-mail address')
+  .action((username: string, opts: { password?: string; roles: string; displayName?: string; email?: string }) => withKubiki(async (k) => {
+    const password = opts.password ?? process.env.KUBIKI_NEW_PASSWORD;
+    const user = await k.auth.createUser(SYSTEM, {
+      username, roles: opts.roles.split(',').map((r) => r.trim()).filter(Boolean),
+      ...(password ? { password } : {}), ...(opts.displayName ? { displayName: opts.displayName } : {}), ...(opts.email ? { email: opts.email } : {}),
+    });
+    process.stdout.write(`created user ${user.username} (${user.id}) with roles [${user.roles.join(', ')}]\n`);
+  }));
+users.command('token <username>').description('issue an API token for a user (printed once)')
+  .option('--name <name>', 'what the token is for', 'cli')
+  .action((username: string, opts: { name: string }) => withKubiki(async (k) => {
+    const user = await k.auth.findUserByName(username);
+    if (!user) throw new KubikiError('not-found', `no user ${username}`);
+    const issued = await k.auth.issueApiToken(SYSTEM, user.id, { name: opts.name });
+    process.stdout.write(`${issued.token}\n`);
+  }));
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  if (error instanceof KubikiError) {
+    process.stderr.write(`kubiki: ${error.code}: ${error.message}\n`);
+    for (const issue of error.issues) process.stderr.write(`  ${issue.field || '(body)'}: ${issue.message} [${issue.rule}]\n`);
+  } else {
+    process.stderr.write(`kubiki: ${(error as Error)?.stack ?? String(error)}\n`);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,58 @@
+import path from 'node:path';
+import { KubikiError } from './errors.ts';
+
+export interface KubikiConfig {
+  /** PostgreSQL connection string; when absent Kubiki runs on embedded PGlite. */
+  databaseUrl?: string;
+  /** Folder of the embedded PGlite database (kept between runs); `memory://` keeps it in RAM. */
+  dataDir: string;
+  /** PostgreSQL schema holding every Kubiki table; tests isolate themselves with their own. */
+  dbSchema: string;
+  port: number;
+  host: string;
+  logLevel: string;
+  /** Folders scanned for plugins, in order; a plugin name found twice is an error. */
+  pluginDirs: string[];
+  /** Plugins to install and enable on first start (the `base` plugin always is). */
+  enablePlugins: string[];
+  adminToken?: string;
+  /** How long a login session lasts. */
+  sessionTtlSeconds: number;
+  /** How often an instance re-reads plugin states and custom fields changed by other instances. */
+  refreshIntervalMs: number;
+  bodyLimitBytes: number;
+}
+
+export const repoRoot = path.resolve(import.meta.dirname, '..');
+
+function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new KubikiError('config-invalid', `${name} must be a non-negative integer, got "${raw}"`);
+  return n;
+}
+
+const list = (raw: string | undefined): string[] => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<KubikiConfig> = {}): KubikiConfig {
+  const dbSchema = env.KUBIKI_DB_SCHEMA || 'public';
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(dbSchema)) {
+    throw new KubikiError('config-invalid', `KUBIKI_DB_SCHEMA must be a lower-case SQL identifier, got "${dbSchema}"`);
+  }
+  return {
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: env.KUBIKI_DATA_DIR || path.resolve('.kubiki/data'),
+    dbSchema,
+    port: intEnv(env, 'PORT', 3000),
+    host: env.HOST || '0.0.0.0',
+    logLevel: env.LOG_LEVEL || 'info',
+    pluginDirs: env.KUBIKI_PLUGIN_DIRS ? list(env.KUBIKI_PLUGIN_DIRS).map((d) => path.resolve(d)) : [path.join(repoRoot, 'plugins')],
+    enablePlugins: list(env.KUBIKI_ENABLE_PLUGINS),
+    adminToken: env.KUBIKI_ADMIN_TOKEN || undefined,
+    sessionTtlSeconds: intEnv(env, 'KUBIKI_SESSION_TTL', 12 * 3600),
+    refreshIntervalMs: intEnv(env, 'KUBIKI_REFRESH_MS', 2000),
+    bodyLimitBytes: intEnv(env, 'KUBIKI_BODY_LIMIT', 1024 * 1024),
+    ...overrides,
+  };
+}

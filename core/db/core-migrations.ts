@@ -1,0 +1,132 @@
+import type { Knex } from 'knex';
+import type { Database } from './database.ts';
+
+interface CoreMigration {
+  name: string;
+  up(db: Database, trx: Knex.Transaction): Promise<void>;
+}
+
+// Append only: a released migration is never edited, a new one is added below it.
+const migrations: CoreMigration[] = [
+  {
+    name: '001-system-tables',
+    async up(db, trx) {
+      const s = () => trx.schema.withSchema(db.schema);
+      await s().createTable('kubiki_meta', (t) => {
+        t.text('key').primary();
+        t.jsonb('value').notNullable();
+      });
+      await s().createTable('kubiki_plugin_migrations', (t) => {
+        t.text('plugin').notNullable();
+        t.text('name').notNullable();
+        t.timestamp('applied_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.primary(['plugin', 'name']);
+      });
+      await s().createTable('kubiki_plugins', (t) => {
+        t.text('name').primary();
+        t.text('version').notNullable();
+        t.text('state').notNullable();
+        t.timestamp('installed_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+      });
+      await s().createTable('kubiki_custom_fields', (t) => {
+        t.text('plugin').notNullable();
+        t.text('entity').notNullable();
+        t.text('name').notNullable();
+        t.jsonb('schema').notNullable();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.uuid('created_by');
+        t.primary(['plugin', 'entity', 'name']);
+      });
+      await s().createTable('kubiki_roles', (t) => {
+        t.text('name').primary();
+        t.text('description').notNullable().defaultTo('');
+        t.jsonb('permissions').notNullable();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+      });
+      await s().createTable('kubiki_users', (t) => {
+        t.uuid('id').primary();
+        t.text('username').notNullable().unique();
+        t.text('display_name').notNullable();
+        t.text('email');
+        t.text('password_hash');
+        t.jsonb('roles').notNullable();
+        t.boolean('active').notNullable().defaultTo(true);
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+      });
+      await s().createTable('kubiki_tokens', (t) => {
+        t.uuid('id').primary();
+        t.uuid('user_id').notNullable().references('id').inTable(`${db.schema}.kubiki_users`).onDelete('CASCADE');
+        t.text('kind').notNullable();
+        t.text('name').notNullable();
+        t.text('token_hash').notNullable().unique();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.timestamp('expires_at', { useTz: true });
+        t.timestamp('revoked_at', { useTz: true });
+      });
+      await s().createTable('kubiki_audit', (t) => {
+        t.bigIncrements('id').primary();
+        t.timestamp('at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.uuid('actor_id');
+        t.text('actor').notNullable();
+        t.text('action').notNullable();
+        t.text('plugin').notNullable();
+        t.text('entity').notNullable();
+        t.text('record_id').notNullable();
+        t.jsonb('changes').notNullable();
+        t.text('request_id');
+        t.index(['plugin', 'entity', 'record_id', 'id']);
+      });
+      await s().createTable('kubiki_outbox', (t) => {
+        t.bigIncrements('id').primary();
+        t.text('event').notNullable();
+        t.text('plugin').notNullable();
+        t.text('entity').notNullable();
+        t.text('record_id').notNullable();
+        t.jsonb('payload').notNullable();
+        t.uuid('actor_id');
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.timestamp('dispatched_at', { useTz: true });
+        t.integer('attempts').notNullable().defaultTo(0);
+        t.timestamp('next_attempt_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.text('last_error');
+      });
+      await trx.raw('create index kubiki_outbox_pending on ??.kubiki_outbox (next_attempt_at, id) where dispatched_at is null', [db.schema]);
+      await db.table('kubiki_meta', trx).insert({ key: 'generation', value: JSON.stringify(1) });
+    },
+  },
+];
+
+/** Serializes boot-time DDL across instances that start together on one database. */
+export async function withMigrationLock<T>(db: Database, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  return db.knex.transaction(async (trx) => {
+    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`kubiki:migrate:${db.schema}`]);
+    return work(trx);
+  });
+}
+
+export async function runCoreMigrations(db: Database): Promise<void> {
+  await withMigrationLock(db, async (trx) => {
+    const exists = await trx.schema.withSchema(db.schema).hasTable('kubiki_plugin_migrations');
+    const applied = new Set<string>(
+      exists ? (await db.table('kubiki_plugin_migrations', trx).where({ plugin: 'core' }).pluck('name')) : [],
+    );
+    for (const migration of migrations) {
+      if (applied.has(migration.name)) continue;
+      await migration.up(db, trx);
+      await db.table('kubiki_plugin_migrations', trx).insert({ plugin: 'core', name: migration.name });
+    }
+  });
+}
+
+/** Bumped whenever plugin states or custom fields change, so other instances know to reload. */
+export async function bumpGeneration(db: Database, trx: Knex.Transaction): Promise<void> {
+  await db.table('kubiki_meta', trx).where({ key: 'generation' }).update({ value: trx.raw("to_jsonb((value #>> '{}')::int + 1)") });
+}
+
+export async function readGeneration(db: Database): Promise<number> {
+  const row = await db.table('kubiki_meta').where({ key: 'generation' }).first('value');
+  return Number(row?.value ?? 0);
+}

@@ -1,0 +1,65 @@
+import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import addFormatsModule from 'ajv-formats';
+import type { FieldIssue } from '../errors.ts';
+
+// ajv-formats is CommonJS; under NodeNext its default import is the module namespace.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv2020) => Ajv2020;
+
+const DECIMAL = /^-?(\d+)(?:\.(\d+))?$/;
+
+/** Checks a decimal string against numeric(precision, scale); returns why it does not fit. */
+export function decimalProblem(value: string, precision: number, scale: number): string | undefined {
+  const m = DECIMAL.exec(value);
+  if (!m) return 'must be a decimal string like "1234.50"';
+  const integerDigits = m[1].replace(/^0+(?=\d)/, '').length;
+  const fractionDigits = (m[2] ?? '').replace(/0+$/, '').length;
+  if (fractionDigits > scale) return `must have at most ${scale} digits after the decimal point`;
+  if (integerDigits > precision - scale) return `must have at most ${precision - scale} digits before the decimal point`;
+  return undefined;
+}
+
+/** An ajv instance that knows Kubiki's `x-` keywords; `x-decimal` validates, the rest annotate. */
+export function createAjv(): Ajv2020 {
+  const ajv = new Ajv2020({ allErrors: true, strict: true, useDefaults: true, coerceTypes: false, strictRequired: false });
+  addFormats(ajv);
+  ajv.addVocabulary(['x-plural', 'x-title', 'x-unique', 'x-index', 'x-ref', 'x-owner']);
+  ajv.addKeyword({
+    keyword: 'x-decimal',
+    type: 'string',
+    schemaType: 'object',
+    errors: true,
+    compile(spec: { precision: number; scale: number }) {
+      const check = (value: string): boolean => {
+        const problem = decimalProblem(value, spec.precision, spec.scale);
+        if (problem) {
+          check.errors = [{ keyword: 'x-decimal', instancePath: '', schemaPath: '#/x-decimal', params: spec, message: problem }];
+          return false;
+        }
+        return true;
+      };
+      check.errors = undefined as Partial<ErrorObject>[] | undefined;
+      return check;
+    },
+  });
+  return ajv;
+}
+
+const pointerToPath = (pointer: string): string =>
+  pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~')).join('.');
+
+/** ajv errors → field issues that name the field and the rule in words a client can show. */
+export function toFieldIssues(errors: ErrorObject[] | null | undefined): FieldIssue[] {
+  return (errors ?? []).map((e) => {
+    const base = pointerToPath(e.instancePath);
+    const join = (child: string) => (base ? `${base}.${child}` : child);
+    if (e.keyword === 'required') {
+      const missing = String((e.params as { missingProperty: string }).missingProperty);
+      return { field: join(missing), rule: 'required', message: `${missing} is required` };
+    }
+    if (e.keyword === 'additionalProperties') {
+      const extra = String((e.params as { additionalProperty: string }).additionalProperty);
+      return { field: join(extra), rule: 'unknown-field', message: `${extra} is not a field of this entity` };
+    }
+    return { field: base, rule: e.keyword, message: `${base || 'body'} ${e.message ?? 'is invalid'}` };
+  });
+}

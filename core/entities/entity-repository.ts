@@ -1,0 +1,282 @@
+import type { Knex } from 'knex';
+import { v7 as uuidv7 } from 'uuid';
+import type { Database, Executor } from '../db/database.ts';
+import { KubikiError, fieldError } from '../errors.ts';
+import { requireGrant, type Principal } from '../auth/principal.ts';
+import { writeAudit, type WriteAction } from '../audit/audit-trail.ts';
+import { writeEvent } from '../events/outbox.ts';
+import { toFieldIssues } from './ajv.ts';
+import type { EntityDefinition } from './entity-definition.ts';
+import type { EntityRegistry } from './entity-registry.ts';
+import { refTable } from './entity-table.ts';
+import { applyFilters, applyPage, encodeCursor, isUuid, parseListQuery, type ListSpec } from './list-query.ts';
+import { diffFields, fieldsToColumns, rowToFields, rowToRecord, type ApiRecord, type Row } from './record-codec.ts';
+import { translateDbError } from './db-errors.ts';
+
+export interface ReadOptions {
+  actor: Principal;
+  trx?: Executor;
+}
+
+export interface WriteOptions extends ReadOptions {
+  requestId?: string;
+  /** Optimistic concurrency: the write fails with 412 unless the record still has this version. */
+  expectedVersion?: number;
+}
+
+export interface ListResult {
+  data: ApiRecord[];
+  next: string | null;
+  total?: number;
+}
+
+export interface RepositoryHooks {
+  /** Called after a write committed (not when it ran inside a caller's transaction). */
+  afterCommit(): void;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const SYSTEM_INPUT = new Set(['version', 'createdAt', 'updatedAt', 'createdBy', 'updatedBy']);
+
+/**
+ * The one write path for entity records: validate → permission → write → audit → outbox event, in
+ * one transaction. Reads apply "own records only" grants. Everything else (HTTP, plugins, imports)
+ * goes through here.
+ */
+export class EntityRepository {
+  constructor(
+    readonly entity: EntityDefinition,
+    private readonly db: Database,
+    private readonly registry: EntityRegistry,
+    private readonly repositories: (qualifiedName: string) => EntityRepository,
+    private readonly hooks: RepositoryHooks,
+  ) {}
+
+  private permission(action: 'read' | 'create' | 'update' | 'delete'): string {
+    return `${this.entity.qualifiedName}.${action}`;
+  }
+
+  private get ownerColumn(): string {
+    return this.entity.ownerField ?? 'createdBy';
+  }
+
+  private table(trx?: Executor): Knex.QueryBuilder {
+    return this.db.table(this.entity.table, trx);
+  }
+
+  /** Parses HTTP-style query parameters and lists; see `parseListQuery` for the syntax. */
+  async listFromQuery(query: Record<string, string | string[] | undefined>, options: ReadOptions): Promise<ListResult> {
+    return this.list(parseListQuery(this.entity, query), options);
+  }
+
+  async list(spec: ListSpec, options: ReadOptions): Promise<ListResult> {
+    const grant = requireGrant(options.actor, this.permission('read'), true);
+    const base = this.table(options.trx);
+    applyFilters(base, this.entity, spec);
+    if (grant === 'own') base.where(this.ownerColumn, options.actor.userId);
+    const page = base.clone();
+    applyPage(page, spec);
+    if (spec.fields) page.select([...new Set(['id', 'version', ...spec.sort.map((s) => s.field), ...spec.fields])]);
+    const rows: Row[] = await page;
+    const more = rows.length > spec.limit;
+    if (more) rows.pop();
+    const only = spec.fields ? new Set(spec.fields) : undefined;
+    const data = rows.map((r) => rowToRecord(this.entity, r, only));
+    const last = rows[rows.length - 1];
+    const next = more && last
+      ? encodeCursor(spec.sort, spec.sort.map((k) => (last[k.field] instanceof Date ? (last[k.field] as Date).toISOString() : last[k.field] ?? null)), String(last.id))
+      : null;
+    await this.expand(data, spec.expand, options);
+    const result: ListResult = { data, next };
+    if (spec.total) {
+      const [{ count }] = await base.clone().clearSelect().count<{ count: number | string }[]>({ count: '*' });
+      result.total = Number(count);
+    }
+    return result;
+  }
+
+  async get(id: string, options: ReadOptions & { expand?: string[] }): Promise<ApiRecord> {
+    const grant = requireGrant(options.actor, this.permission('read'), true);
+    const row = await this.findRow(id, options.trx);
+    // Records the user may not see are reported as missing, not as forbidden: no existence leak.
+    if (!row || (grant === 'own' && row[this.ownerColumn] !== options.actor.userId)) throw this.notFound(id);
+    const record = rowToRecord(this.entity, row);
+    if (options.expand?.length) {
+      for (const f of options.expand) {
+        if (!this.entity.fields.get(f)?.ref) throw fieldError('bad-query', f, 'expandable', `expand: ${f} is not a reference field of ${this.entity.qualifiedName}`);
+      }
+      await this.expand([record], options.expand, options);
+    }
+    return record;
+  }
+
+  async create(input: unknown, options: WriteOptions): Promise<ApiRecord> {
+    requireGrant(options.actor, this.permission('create'));
+    if (!isPlainObject(input)) throw fieldError('validation-failed', '', 'type', 'the body must be a JSON object');
+    const fields: Record<string, unknown> = {};
+    let id: string = uuidv7();
+    for (const [name, value] of Object.entries(input)) {
+      if (name === 'id') {
+        if (typeof value !== 'string' || !isUuid(value)) throw fieldError('validation-failed', 'id', 'format', 'id must be a UUID when given');
+        id = value.toLowerCase();
+      } else if (!SYSTEM_INPUT.has(name) && value !== null) {
+        fields[name] = value;
+      }
+    }
+    this.validate(fields);
+    return this.inTransaction(options, async (trx) => {
+      const actorId = options.actor.userId;
+      const [row] = await this.table(trx)
+        .insert({ id, ...fieldsToColumns(this.entity, fields), createdBy: actorId, updatedBy: actorId })
+        .returning('*');
+      await this.journal(trx, 'created', row, diffFields({}, rowToFields(this.entity, row)), options);
+      return rowToRecord(this.entity, row);
+    });
+  }
+
+  async update(id: string, patch: unknown, options: WriteOptions): Promise<ApiRecord> {
+    const grant = requireGrant(options.actor, this.permission('update'), true);
+    if (!isPlainObject(patch)) throw fieldError('validation-failed', '', 'type', 'the body must be a JSON object');
+    if (!isUuid(id)) throw this.notFound(id);
+    let expectedVersion = options.expectedVersion;
+    const changes: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(patch)) {
+      if (name === 'version') {
+        if (!Number.isInteger(value)) throw fieldError('validation-failed', 'version', 'type', 'version must be an integer');
+        expectedVersion ??= value as number;
+      } else if (name === 'id') {
+        if (value !== id) throw fieldError('validation-failed', 'id', 'const', 'id cannot be changed');
+      } else if (!SYSTEM_INPUT.has(name)) {
+        changes[name] = value;
+      }
+    }
+    return this.inTransaction(options, async (trx) => {
+      const row = await this.lockRow(id, trx, grant, options, expectedVersion);
+      const before = rowToFields(this.entity, row);
+      const merged: Record<string, unknown> = { ...before };
+      for (const [name, value] of Object.entries(changes)) {
+        if (value === null) delete merged[name];
+        else merged[name] = value;
+      }
+      this.validate(merged);
+      const columns = fieldsToColumns(this.entity, Object.fromEntries(
+        Object.keys(diffFields(before, merged)).map((name) => [name, merged[name] ?? null]),
+      ));
+      if (Object.keys(columns).length === 0) return rowToRecord(this.entity, row);
+      const [updated] = await this.table(trx)
+        .where({ id })
+        .update({ ...columns, version: trx.raw('?? + 1', ['version']), updatedAt: trx.fn.now(), updatedBy: options.actor.userId })
+        .returning('*');
+      await this.journal(trx, 'updated', updated, diffFields(before, rowToFields(this.entity, updated)), options);
+      return rowToRecord(this.entity, updated);
+    });
+  }
+
+  async delete(id: string, options: WriteOptions): Promise<void> {
+    const grant = requireGrant(options.actor, this.permission('delete'), true);
+    if (!isUuid(id)) throw this.notFound(id);
+    await this.inTransaction(options, async (trx) => {
+      const row = await this.lockRow(id, trx, grant, options, options.expectedVersion);
+      await this.refuseIfReferenced(id, trx);
+      await this.table(trx).where({ id }).delete();
+      await this.journal(trx, 'deleted', row, diffFields(rowToFields(this.entity, row), {}), options);
+    });
+  }
+
+  private validate(fields: Record<string, unknown>): void {
+    const validate = this.registry.validator(this.entity);
+    if (!validate(fields)) {
+      const issues = toFieldIssues(validate.errors);
+      throw new KubikiError('validation-failed', issues.map((i) => i.message).join('; '), { issues });
+    }
+  }
+
+  private async inTransaction<T>(options: WriteOptions, work: (trx: Executor) => Promise<T>): Promise<T> {
+    try {
+      if (options.trx) return await work(options.trx);
+      const result = await this.db.knex.transaction(work);
+      this.hooks.afterCommit();
+      return result;
+    } catch (error) {
+      throw translateDbError(error, this.entity);
+    }
+  }
+
+  private async findRow(id: string, trx?: Executor): Promise<Row | undefined> {
+    if (!isUuid(id)) return undefined;
+    return this.table(trx).where({ id }).first();
+  }
+
+  private async lockRow(id: string, trx: Executor, grant: string, options: WriteOptions, expectedVersion?: number): Promise<Row> {
+    const row: Row | undefined = await this.table(trx).where({ id }).forUpdate().first();
+    if (!row) throw this.notFound(id);
+    if (grant === 'own' && row[this.ownerColumn] !== options.actor.userId) {
+      const readable = options.actor.permissions.grant(this.permission('read')) === 'all';
+      if (!readable) throw this.notFound(id);
+      throw new KubikiError('forbidden', `${options.actor.username} may change only their own ${this.entity.qualifiedName} records`);
+    }
+    if (expectedVersion !== undefined && Number(row.version) !== expectedVersion) {
+      throw new KubikiError('version-mismatch', `${this.entity.qualifiedName} ${id} is at version ${row.version}, not ${expectedVersion}; reload it and apply your change again`, {
+        extra: { currentVersion: Number(row.version) },
+      });
+    }
+    return row;
+  }
+
+  private async refuseIfReferenced(id: string, trx: Executor): Promise<void> {
+    const referrers: { entity: string; field: string; count: number; ids: string[] }[] = [];
+    for (const { entity, field } of this.registry.referrersOf(this.entity.qualifiedName)) {
+      const exists = await trx('information_schema.tables').where({ table_schema: this.db.schema, table_name: entity.table }).first();
+      if (!exists) continue;
+      const ids: string[] = await this.db.table(entity.table, trx).where(field.name, id).orderBy('id').limit(5).pluck('id');
+      if (ids.length === 0) continue;
+      const [{ count }] = await this.db.table(entity.table, trx).where(field.name, id).count<{ count: number | string }[]>({ count: '*' });
+      referrers.push({ entity: entity.qualifiedName, field: field.name, count: Number(count), ids });
+    }
+    if (referrers.length) {
+      const names = referrers.map((r) => `${r.count} ${r.entity} (${r.field})`).join(', ');
+      throw new KubikiError('referenced', `${this.entity.qualifiedName} ${id} is referenced by ${names}; change or delete those first`, { extra: { referrers } });
+    }
+  }
+
+  private async journal(trx: Executor, action: WriteAction, row: Row, changes: Record<string, { before: unknown; after: unknown }>, options: WriteOptions): Promise<void> {
+    const recordId = String(row.id);
+    const { plugin, plural } = this.entity;
+    await writeAudit(this.db, trx, { actor: options.actor, action, plugin, entity: plural, recordId, changes, requestId: options.requestId });
+    await writeEvent(this.db, trx, {
+      type: `${this.entity.qualifiedName}.${action}`,
+      plugin,
+      entity: plural,
+      recordId,
+      payload: { record: action === 'deleted' ? null : rowToRecord(this.entity, row), changes },
+      actor: options.actor,
+    });
+  }
+
+  /** Replaces reference ids with the referenced records, one query per expanded field. */
+  private async expand(records: ApiRecord[], fields: string[], options: ReadOptions): Promise<void> {
+    for (const name of fields) {
+      const ref = this.entity.fields.get(name)!.ref!;
+      const ids = [...new Set(records.map((r) => r[name]).filter((v): v is string => typeof v === 'string'))];
+      if (ids.length === 0) continue;
+      const found = new Map<string, unknown>();
+      if (ref === 'core.users') {
+        requireGrant(options.actor, 'core.users.read');
+        const users: Row[] = await this.db.table(refTable(this.registry, ref), options.trx).whereIn('id', ids).select('id', 'username', 'display_name');
+        for (const u of users) found.set(String(u.id), { id: u.id, username: u.username, displayName: u.display_name });
+      } else {
+        const target = this.repositories(ref);
+        const page = await target.list({ filters: [{ field: 'id', op: 'in', value: ids }], sort: [], limit: ids.length, expand: [], total: false }, options);
+        for (const r of page.data) found.set(r.id, r);
+      }
+      for (const r of records) {
+        const value = r[name];
+        if (typeof value === 'string' && found.has(value)) r[name] = found.get(value);
+      }
+    }
+  }
+
+  private notFound(id: string): KubikiError {
+    return new KubikiError('not-found', `${this.entity.qualifiedName} ${id} does not exist`, { extra: { entity: this.entity.qualifiedName, id } });
+  }
+}

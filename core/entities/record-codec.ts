@@ -1,0 +1,68 @@
+import type { EntityDefinition, FieldDefinition, FieldKind } from './entity-definition.ts';
+
+/** A record as the API shows it: system fields plus the entity's fields that have a value. */
+export type ApiRecord = { id: string; version: number; [field: string]: unknown };
+export type Row = Record<string, unknown>;
+
+/** System columns as if they were fields: filterable and sortable like declared ones. */
+export const SYSTEM_FIELD_KINDS: Record<string, FieldKind> = {
+  id: 'uuid', version: 'integer', createdAt: 'datetime', updatedAt: 'datetime', createdBy: 'uuid', updatedBy: 'uuid',
+};
+
+const iso = (v: unknown): unknown => (v instanceof Date ? v.toISOString() : v);
+
+function fieldToApi(field: FieldDefinition, value: unknown): unknown {
+  if (field.kind === 'datetime') return iso(value);
+  if (field.kind === 'json' && typeof value === 'string') return JSON.parse(value);
+  return value;
+}
+
+/** Row → API record; `only` limits the entity fields returned (id and version always come). */
+export function rowToRecord(entity: EntityDefinition, row: Row, only?: ReadonlySet<string>): ApiRecord {
+  const out: ApiRecord = { id: String(row.id), version: Number(row.version) };
+  for (const field of entity.fields.values()) {
+    if (only && !only.has(field.name)) continue;
+    const value = row[field.name];
+    if (value !== null && value !== undefined) out[field.name] = fieldToApi(field, value);
+  }
+  for (const name of ['createdAt', 'updatedAt', 'createdBy', 'updatedBy']) {
+    if (only && !only.has(name)) continue;
+    const value = row[name];
+    if (value !== null && value !== undefined) out[name] = iso(value);
+  }
+  return out;
+}
+
+/** The entity fields of a row as the API shows them (what validation and diffs compare). */
+export function rowToFields(entity: EntityDefinition, row: Row): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const field of entity.fields.values()) {
+    const value = row[field.name];
+    if (value !== null && value !== undefined) out[field.name] = fieldToApi(field, value);
+  }
+  return out;
+}
+
+/** API values → column values (JSON columns are sent as text so arrays do not become SQL arrays). */
+export function fieldsToColumns(entity: EntityDefinition, fields: Record<string, unknown>): Row {
+  const out: Row = {};
+  for (const [name, value] of Object.entries(fields)) {
+    const field = entity.fields.get(name);
+    if (!field) continue;
+    out[name] = value === null || value === undefined ? null : field.kind === 'json' ? JSON.stringify(value) : value;
+  }
+  return out;
+}
+
+const sameValue = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+/** Field-by-field before/after of a change: what the audit trail and events carry. */
+export function diffFields(before: Record<string, unknown>, after: Record<string, unknown>): Record<string, { before: unknown; after: unknown }> {
+  const changes: Record<string, { before: unknown; after: unknown }> = {};
+  for (const name of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    const b = before[name] ?? null;
+    const a = after[name] ?? null;
+    if (!sameValue(a, b)) changes[name] = { before: b, after: a };
+  }
+  return changes;
+}

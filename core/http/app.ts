@@ -1,0 +1,28 @@
+import Koa from 'koa';
+import Router from '@koa/router';
+import type { Kubiki } from '../kernel.ts';
+import { authenticate, jsonBody, requestLifecycle } from './middleware.ts';
+import { pluginRoutes } from './plugin-routes.ts';
+import { authRoutes } from './routes/auth-routes.ts';
+import { entityRoutes } from './routes/entity-routes.ts';
+import { metaRoutes } from './routes/meta-routes.ts';
+import { systemRoutes } from './routes/system-routes.ts';
+
+/** The HTTP API: core routes first, then plugin routes, then generic entity CRUD. */
+export function createApp(k: Kubiki): Koa {
+  const app = new Koa({ proxy: true });
+  app.silent = true; // errors are logged by requestLifecycle with their request id
+  const core = new Router();
+  systemRoutes(core, k);
+  authRoutes(core, k);
+  metaRoutes(core, k);
+  const entities = new Router();
+  entityRoutes(entities, k);
+  app.use(requestLifecycle(k.logger));
+  app.use(authenticate(k.auth));
+  app.use(jsonBody(k.config.bodyLimitBytes));
+  app.use(core.routes());
+  app.use(pluginRoutes(k.plugins.routes, k.plugins.isEnabled));
+  app.use(entities.routes());
+  return app;
+}

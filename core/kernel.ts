@@ -1,0 +1,152 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Server } from 'node:http';
+import type Koa from 'koa';
+import type { Knex } from 'knex';
+import { repoRoot, type KubikiConfig } from './config.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { openDatabase, type Database } from './db/database.ts';
+import { readGeneration, runCoreMigrations } from './db/core-migrations.ts';
+import { KubikiError } from './errors.ts';
+import { SYSTEM } from './auth/principal.ts';
+import { AuthService } from './auth/auth-service.ts';
+import { createAjv } from './entities/ajv.ts';
+import { EntityRegistry } from './entities/entity-registry.ts';
+import { EntityRepository } from './entities/entity-repository.ts';
+import { CustomFields } from './entities/custom-fields.ts';
+import { EventDispatcher } from './events/event-dispatcher.ts';
+import { ExtensionPoints } from './plugins/extension-points.ts';
+import { discoverPlugins, type DiscoveredPlugin } from './plugins/plugin-manifest.ts';
+import { sortPlugins } from './plugins/plugin-graph.ts';
+import { PluginManager } from './plugins/plugin-manager.ts';
+import { buildOpenApi } from './api/openapi.ts';
+import { createApp } from './http/app.ts';
+
+export const coreVersion: string = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
+
+export interface KubikiOptions {
+  config: KubikiConfig;
+  /** Share an open knex handle (tests); Kubiki will not close it. */
+  knex?: Knex;
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  /** Skip the background outbox delivery and refresh timers (tests drive them by hand). */
+  background?: boolean;
+}
+
+/**
+ * One Kubiki instance: database, plugins, entities, auth and the HTTP app. Stateless apart from
+ * caches, so several instances may share a database; they learn of each other's plugin and
+ * custom-field changes through a generation counter they poll.
+ */
+export class Kubiki {
+  readonly coreVersion = coreVersion;
+  readonly registry: EntityRegistry;
+  readonly plugins: PluginManager;
+  readonly auth: AuthService;
+  readonly customFields: CustomFields;
+  readonly dispatcher: EventDispatcher;
+  readonly app: Koa;
+  /** Set on the first start of an empty database when no KUBIKI_ADMIN_TOKEN was given. */
+  generatedAdminToken?: string;
+  private readonly repositories = new Map<string, EntityRepository>();
+  private generation = 0;
+  private refreshTimer?: NodeJS.Timeout;
+  private server?: Server;
+
+  private constructor(readonly config: KubikiConfig, readonly db: Database, readonly logger: Logger, plugins: DiscoveredPlugin[], env: NodeJS.ProcessEnv) {
+    this.registry = new EntityRegistry(createAjv());
+    for (const p of plugins) for (const e of p.entities) this.registry.add(e);
+    const isEnabled = (name: string) => this.plugins.isEnabled(name);
+    this.dispatcher = new EventDispatcher(db, logger.child({ component: 'events' }), isEnabled);
+    this.plugins = new PluginManager({
+      db, registry: this.registry, logger, plugins, env,
+      repository: (q) => this.repository(q),
+      dispatcher: this.dispatcher,
+      extensionPoints: new ExtensionPoints(isEnabled),
+    });
+    this.auth = new AuthService(db, config.sessionTtlSeconds);
+    this.customFields = new CustomFields(db, this.registry);
+    this.app = createApp(this);
+  }
+
+  static async create(options: KubikiOptions): Promise<Kubiki> {
+    const { config } = options;
+    const logger = options.logger ?? createLogger(config.logLevel);
+    // Plugin problems (bad manifest, cycle, missing dependency) fail before touching the database.
+    const plugins = sortPlugins(discoverPlugins(config.pluginDirs), coreVersion);
+    const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, dbSchema: config.dbSchema, knex: options.knex });
+    try {
+      await runCoreMigrations(db);
+      const k = new Kubiki(config, db, logger, plugins, options.env ?? process.env);
+      await k.plugins.boot(config.enablePlugins);
+      await k.customFields.load();
+      k.generation = await readGeneration(db);
+      k.generatedAdminToken = await k.auth.bootstrapAdmin(SYSTEM, config.adminToken);
+      if (options.background !== false) {
+        k.dispatcher.start();
+        k.refreshTimer = setInterval(() => void k.refresh().catch((error) => logger.error({ err: error }, 'refresh failed')), config.refreshIntervalMs);
+        k.refreshTimer.unref();
+      }
+      return k;
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+
+  /** Picks up plugin state and custom field changes made by other instances. */
+  async refresh(): Promise<void> {
+    const generation = await readGeneration(this.db);
+    if (generation === this.generation) return;
+    this.generation = generation;
+    await this.plugins.reload();
+    await this.customFields.load();
+  }
+
+  /** The repository of an entity by `plugin.plural`, whatever its plugin's state (plugin code, seeds). */
+  repository(qualifiedName: string): EntityRepository {
+    let repo = this.repositories.get(qualifiedName);
+    if (!repo) {
+      repo = new EntityRepository(this.registry.get(qualifiedName), this.db, this.registry, (q) => this.repository(q), { afterCommit: () => this.dispatcher.kick() });
+      this.repositories.set(qualifiedName, repo);
+    }
+    return repo;
+  }
+
+  /** The repository behind /api/{plugin}/{entity}: 404 unless the plugin exists, is enabled and has it. */
+  httpRepository(plugin: string, plural: string): EntityRepository {
+    this.plugins.plugin(plugin);
+    if (!this.plugins.isEnabled(plugin)) {
+      throw new KubikiError('plugin-disabled', `plugin ${plugin} is ${this.plugins.state(plugin)}; enable it to use /api/${plugin}`);
+    }
+    const qualified = `${plugin}.${plural}`;
+    if (!this.registry.has(qualified)) {
+      throw new KubikiError('unknown-entity', `plugin ${plugin} has no entity "${plural}"`, { issues: [{ field: 'entity', rule: 'exists', message: `no entity ${qualified}` }] });
+    }
+    return this.repository(qualified);
+  }
+
+  openApi(): Record<string, unknown> {
+    return buildOpenApi(coreVersion, this.registry.all().filter((e) => this.plugins.isEnabled(e.plugin)));
+  }
+
+  listen(port = this.config.port, host = this.config.host): Promise<Server> {
+    return new Promise((resolve, reject) => {
+      const server = this.app.listen(port, host, () => resolve(server));
+      server.once('error', reject);
+      server.keepAliveTimeout = 65_000;
+      this.server = server;
+    });
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.refreshTimer);
+    if (this.server) {
+      const server = this.server;
+      await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); });
+    }
+    await this.dispatcher.stop();
+    await this.db.close();
+  }
+}

@@ -1,0 +1,68 @@
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import type { RouterContext } from '@koa/router';
+import type { Executor } from '../db/database.ts';
+import type { EntityRepository } from '../entities/entity-repository.ts';
+import type { EventHandler } from '../events/event-dispatcher.ts';
+import type { Principal } from '../auth/principal.ts';
+import type { PluginManifest } from './plugin-manifest.ts';
+
+export type { KubikiEvent } from '../events/outbox.ts';
+export type { ApiRecord } from '../entities/record-codec.ts';
+export type { Principal } from '../auth/principal.ts';
+
+/** A route a plugin adds under /api/<plugin>/…; `permission` is checked before the handler runs. */
+export interface PluginRoute {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  path: string;
+  permission: string;
+  handler: (ctx: RouterContext, principal: Principal) => Promise<void> | void;
+}
+
+/**
+ * What the core hands a plugin: everything it may touch, nothing global. Plugins never import each
+ * other; they reach other plugins' data through `repository('other.entities')`, events and
+ * extension points.
+ */
+export interface PluginContext {
+  readonly name: string;
+  readonly manifest: PluginManifest;
+  readonly logger: Logger;
+  /** Settings from the environment: KUBIKI_<PLUGIN>_<KEY> → config.<KEY lower-cased>. */
+  readonly config: Readonly<Record<string, string>>;
+  /** The repository of any entity, by `plugin.plural`; writes are validated, audited and evented. */
+  repository(qualifiedName: string): EntityRepository;
+  /** Runs `work` in one transaction; pass `trx` to repository calls to join it. */
+  transaction<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
+  /** Query builder on one of this plugin's own tables (for reports and hand-written queries). */
+  table(name: string, trx?: Executor): Knex.QueryBuilder;
+  /** Subscribes to outbox events (`base.organizations.created`, `crm.*.updated`): at least once, while enabled. */
+  on(pattern: string, handler: EventHandler): void;
+  /** Adds to another plugin's extension point (`finance.postingRules`). */
+  contribute(point: string, value: unknown): void;
+  /** Contributions to one of this plugin's extension points from enabled plugins. */
+  contributions<T>(point: string): T[];
+  /** Adds an HTTP route under /api/<plugin>/ that exists only while the plugin is enabled. */
+  route(route: PluginRoute): void;
+  isEnabled(plugin: string): boolean;
+}
+
+/** What a plugin's code module exports as default. */
+export interface PluginModule {
+  /** Runs once per process when the plugin is enabled (at start, or later when an admin enables it). */
+  setup?(ctx: PluginContext): void | Promise<void>;
+}
+
+export const definePlugin = (module: PluginModule): PluginModule => module;
+
+/** What a hand-written migration (`plugins/<name>/migrations/NNN-name.ts`) receives. */
+export interface MigrationContext {
+  trx: Knex.Transaction;
+  schema: string;
+  table(name: string): Knex.QueryBuilder;
+  schemaBuilder(): Knex.SchemaBuilder;
+}
+
+export interface MigrationModule {
+  up(ctx: MigrationContext): Promise<void>;
+}

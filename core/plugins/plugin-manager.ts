@@ -1,0 +1,313 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Knex } from 'knex';
+import semver from 'semver';
+import type { Logger } from 'pino';
+import type { Database } from '../db/database.ts';
+import { bumpGeneration, withMigrationLock } from '../db/core-migrations.ts';
+import { KubikiError } from '../errors.ts';
+import { SYSTEM, type Principal } from '../auth/principal.ts';
+import { writeAudit } from '../audit/audit-trail.ts';
+import type { EntityRegistry } from '../entities/entity-registry.ts';
+import type { EntityRepository } from '../entities/entity-repository.ts';
+import { applyTableDiff, diffEntityTable, diffIsEmpty } from '../entities/entity-table.ts';
+import type { EventDispatcher } from '../events/event-dispatcher.ts';
+import type { ExtensionPoints } from './extension-points.ts';
+import type { DiscoveredPlugin } from './plugin-manifest.ts';
+import type { MigrationModule, PluginContext, PluginModule, PluginRoute } from './plugin-context.ts';
+
+export type PluginState = 'available' | 'installed' | 'enabled' | 'disabled';
+
+export interface PluginStatus {
+  name: string;
+  title: string;
+  description: string;
+  version: string;
+  installedVersion: string | null;
+  state: PluginState;
+  alwaysEnabled: boolean;
+  dependsOn: string[];
+  enhances: string[];
+  entities: string[];
+}
+
+interface StoredState {
+  version: string;
+  state: Exclude<PluginState, 'available'>;
+}
+
+export interface PluginManagerDeps {
+  db: Database;
+  registry: EntityRegistry;
+  logger: Logger;
+  plugins: DiscoveredPlugin[];
+  repository(qualifiedName: string): EntityRepository;
+  dispatcher: EventDispatcher;
+  extensionPoints: ExtensionPoints;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * The phased roll-out: available → installed → enabled ⇄ disabled, kept in kubiki_plugins.
+ * Install and upgrade run the plugin's migrations in one transaction under a cluster-wide lock.
+ */
+export class PluginManager {
+  private stored = new Map<string, StoredState>();
+  private readonly byName: Map<string, DiscoveredPlugin>;
+  private readonly setUp = new Set<string>();
+  readonly routes = new Map<string, PluginRoute[]>();
+
+  constructor(private readonly deps: PluginManagerDeps) {
+    this.byName = new Map(deps.plugins.map((p) => [p.manifest.name, p]));
+    for (const p of deps.plugins) {
+      for (const point of p.manifest.extensionPoints ?? []) deps.extensionPoints.declare(p.manifest.name, point.name, point.description);
+    }
+  }
+
+  get ordered(): DiscoveredPlugin[] {
+    return this.deps.plugins;
+  }
+
+  plugin(name: string): DiscoveredPlugin {
+    const p = this.byName.get(name);
+    if (!p) throw new KubikiError('unknown-plugin', `no plugin named "${name}"`, { issues: [{ field: 'name', rule: 'exists', message: `no plugin named "${name}"` }] });
+    return p;
+  }
+
+  state(name: string): PluginState {
+    return this.stored.get(name)?.state ?? 'available';
+  }
+
+  isEnabled = (name: string): boolean => this.stored.get(name)?.state === 'enabled';
+
+  status(): PluginStatus[] {
+    return this.deps.plugins.map((p) => ({
+      name: p.manifest.name,
+      title: p.manifest.title ?? p.manifest.name,
+      description: p.manifest.description ?? '',
+      version: p.manifest.version,
+      installedVersion: this.stored.get(p.manifest.name)?.version ?? null,
+      state: this.state(p.manifest.name),
+      alwaysEnabled: p.manifest.alwaysEnabled === true,
+      dependsOn: p.manifest.dependsOn ?? [],
+      enhances: p.manifest.enhances ?? [],
+      entities: p.entities.map((e) => e.qualifiedName),
+    }));
+  }
+
+  /** Re-reads plugin states (another instance may have changed them). */
+  async reload(): Promise<void> {
+    await this.loadStates();
+    for (const p of this.deps.plugins) if (this.isEnabled(p.manifest.name)) await this.setup(p);
+  }
+
+  private async loadStates(): Promise<void> {
+    const rows: { name: string; version: string; state: StoredState['state'] }[] = await this.deps.db.table('kubiki_plugins').select('name', 'version', 'state');
+    this.stored = new Map(rows.map((r) => [r.name, { version: r.version, state: r.state }]));
+  }
+
+  /**
+   * Start-up: upgrades installed plugins whose version grew, installs and enables always-on
+   * plugins and those named in `enable`, then runs the code of every enabled plugin.
+   */
+  async boot(enable: string[]): Promise<void> {
+    for (const name of enable) this.plugin(name);
+    await this.loadStates();
+    for (const p of this.deps.plugins) {
+      const { name, version } = p.manifest;
+      const stored = this.stored.get(name);
+      if (stored && semver.lt(version, stored.version)) {
+        throw new KubikiError('plugin-downgrade', `plugin ${name} ${version} is older than the installed ${stored.version}; restore the newer plugin or the database`);
+      }
+      if (stored && semver.gt(version, stored.version)) await this.upgrade(p, stored.version);
+      else if (stored) await this.warnOnSchemaDrift(p);
+    }
+    for (const p of this.deps.plugins) {
+      const wanted = p.manifest.alwaysEnabled || enable.includes(p.manifest.name);
+      if (!wanted) continue;
+      if (this.state(p.manifest.name) === 'available') await this.install(p.manifest.name, SYSTEM);
+      // Only first-time enabling is automatic: a plugin an admin disabled stays disabled.
+      if (this.state(p.manifest.name) === 'installed' || (p.manifest.alwaysEnabled && !this.isEnabled(p.manifest.name))) {
+        await this.enable(p.manifest.name, SYSTEM);
+      }
+    }
+    await this.reload();
+  }
+
+  async install(name: string, actor: Principal, requestId?: string): Promise<PluginStatus> {
+    const p = this.plugin(name);
+    await this.changeState(name, actor, requestId, 'installed', async (trx, current) => {
+      if (current !== 'available') throw this.conflict(name, `plugin ${name} is already installed (${current})`);
+      const missing = (p.manifest.dependsOn ?? []).filter((d) => !['installed', 'enabled', 'disabled'].includes(this.stateIn(trx, d)));
+      if (missing.length) throw this.conflict(name, `install ${missing.join(', ')} first: ${name} depends on ${missing.length > 1 ? 'them' : 'it'}`);
+      try {
+        for (const entity of p.entities) await applyTableDiff(trx, this.deps.db, this.deps.registry, await diffEntityTable(trx, this.deps.db, entity));
+        await this.runMigrations(p, trx);
+        await this.runSeeds(p, trx);
+      } catch (error) {
+        if (error instanceof KubikiError && error.status < 500) throw error;
+        throw new KubikiError('migration-failed', `installing plugin ${name} failed, nothing was changed: ${(error as Error).message}`, { cause: error });
+      }
+      await this.deps.db.table('kubiki_plugins', trx).insert({ name, version: p.manifest.version, state: 'installed' });
+    });
+    return this.statusOf(name);
+  }
+
+  async enable(name: string, actor: Principal, requestId?: string): Promise<PluginStatus> {
+    const p = this.plugin(name);
+    await this.changeState(name, actor, requestId, 'enabled', async (trx, current) => {
+      if (current === 'available') throw this.conflict(name, `plugin ${name} is not installed; install it first`);
+      if (current === 'enabled') return;
+      const off = (p.manifest.dependsOn ?? []).filter((d) => this.stateIn(trx, d) !== 'enabled');
+      if (off.length) throw this.conflict(name, `enable ${off.join(', ')} first: ${name} depends on ${off.length > 1 ? 'them' : 'it'}`, { dependencies: off });
+      await this.deps.db.table('kubiki_plugins', trx).where({ name }).update({ state: 'enabled', updated_at: trx.fn.now() });
+    });
+    await this.setup(p);
+    return this.statusOf(name);
+  }
+
+  async disable(name: string, actor: Principal, requestId?: string): Promise<PluginStatus> {
+    const p = this.plugin(name);
+    await this.changeState(name, actor, requestId, 'disabled', async (trx, current) => {
+      if (p.manifest.alwaysEnabled) throw this.conflict(name, `plugin ${name} is always enabled`);
+      if (current !== 'enabled') throw this.conflict(name, `plugin ${name} is not enabled (${current})`);
+      const dependents = this.deps.plugins
+        .filter((o) => (o.manifest.dependsOn ?? []).includes(name) && this.stateIn(trx, o.manifest.name) === 'enabled')
+        .map((o) => o.manifest.name);
+      if (dependents.length) throw this.conflict(name, `disable ${dependents.join(', ')} first: ${dependents.length > 1 ? 'they depend' : 'it depends'} on ${name}`, { dependents });
+      await this.deps.db.table('kubiki_plugins', trx).where({ name }).update({ state: 'disabled', updated_at: trx.fn.now() });
+    });
+    return this.statusOf(name);
+  }
+
+  private statusOf(name: string): PluginStatus {
+    return this.status().find((s) => s.name === name)!;
+  }
+
+  // States read under the migration lock, so two admins cannot interleave conflicting changes.
+  private lockedStates = new Map<string, PluginState>();
+
+  private stateIn(_trx: Knex.Transaction, name: string): PluginState {
+    return this.lockedStates.get(name) ?? 'available';
+  }
+
+  private async changeState(name: string, actor: Principal, requestId: string | undefined, target: PluginState,
+    work: (trx: Knex.Transaction, current: PluginState) => Promise<void>): Promise<void> {
+    const { db } = this.deps;
+    await withMigrationLock(db, async (trx) => {
+      const rows: { name: string; state: PluginState }[] = await db.table('kubiki_plugins', trx).select('name', 'state');
+      this.lockedStates = new Map(rows.map((r) => [r.name, r.state]));
+      const current = this.stateIn(trx, name);
+      await work(trx, current);
+      if (current === target) return;
+      await writeAudit(db, trx, {
+        actor, action: target === 'installed' ? 'installed' : target, plugin: 'core', entity: 'plugins', recordId: name,
+        changes: { state: { before: current, after: target } }, requestId,
+      });
+      await bumpGeneration(db, trx);
+    });
+    await this.reload();
+  }
+
+  private conflict(name: string, detail: string, extra: Record<string, unknown> = {}): KubikiError {
+    return new KubikiError('lifecycle-conflict', detail, { extra: { plugin: name, ...extra } });
+  }
+
+  private async upgrade(p: DiscoveredPlugin, from: string): Promise<void> {
+    const { name, version } = p.manifest;
+    this.deps.logger.info({ plugin: name, from, to: version }, 'upgrading plugin');
+    await withMigrationLock(this.deps.db, async (trx) => {
+      const row = await this.deps.db.table('kubiki_plugins', trx).where({ name }).first('version');
+      if (row && !semver.gt(version, row.version)) return; // another instance upgraded it meanwhile
+      try {
+        for (const entity of p.entities) await applyTableDiff(trx, this.deps.db, this.deps.registry, await diffEntityTable(trx, this.deps.db, entity));
+        await this.runMigrations(p, trx);
+      } catch (error) {
+        if (error instanceof KubikiError) throw error;
+        throw new KubikiError('migration-failed', `upgrading plugin ${name} from ${from} to ${version} failed, nothing was changed: ${(error as Error).message}`, { cause: error });
+      }
+      await this.deps.db.table('kubiki_plugins', trx).where({ name }).update({ version, updated_at: trx.fn.now() });
+      await writeAudit(this.deps.db, trx, {
+        actor: SYSTEM, action: 'upgraded', plugin: 'core', entity: 'plugins', recordId: name, changes: { version: { before: from, after: version } },
+      });
+      await bumpGeneration(this.deps.db, trx);
+    });
+  }
+
+  private async warnOnSchemaDrift(p: DiscoveredPlugin): Promise<void> {
+    for (const entity of p.entities) {
+      const diff = await diffEntityTable(this.deps.db.knex, this.deps.db, entity);
+      if (!diffIsEmpty(diff)) {
+        this.deps.logger.warn({ plugin: p.manifest.name, entity: entity.qualifiedName, addColumns: diff.addColumns.map((f) => f.name) },
+          'entity schema differs from its table; raise the plugin version to migrate it');
+      }
+    }
+  }
+
+  private async runMigrations(p: DiscoveredPlugin, trx: Knex.Transaction): Promise<void> {
+    const { db } = this.deps;
+    const name = p.manifest.name;
+    const done = new Set<string>(await db.table('kubiki_plugin_migrations', trx).where({ plugin: name }).pluck('name'));
+    for (const file of p.migrations) {
+      if (done.has(file)) continue;
+      const module = (await import(pathToFileURL(path.join(p.dir, 'migrations', file)).href)) as MigrationModule;
+      if (typeof module.up !== 'function') throw new KubikiError('migration-failed', `plugin ${name}: migration ${file} exports no up()`);
+      await module.up({ trx, schema: db.schema, table: (t) => db.table(t, trx), schemaBuilder: () => trx.schema.withSchema(db.schema) });
+      await db.table('kubiki_plugin_migrations', trx).insert({ plugin: name, name: file });
+    }
+  }
+
+  private async runSeeds(p: DiscoveredPlugin, trx: Knex.Transaction): Promise<void> {
+    for (const file of p.manifest.seeds ?? []) {
+      const full = path.join(p.dir, file);
+      const seed = JSON.parse(fs.readFileSync(full, 'utf8')) as { entity?: string; records?: unknown[] };
+      if (typeof seed.entity !== 'string' || !Array.isArray(seed.records)) {
+        throw new KubikiError('invalid-manifest', `plugin ${p.manifest.name}: seed ${file} must be {"entity": "<plural>", "records": [...]}`);
+      }
+      const repo = this.deps.repository(`${p.manifest.name}.${seed.entity}`);
+      for (const record of seed.records) await repo.create(record, { actor: SYSTEM, trx });
+    }
+  }
+
+  /** Runs a plugin's code once per process, the first time it is enabled. */
+  private async setup(p: DiscoveredPlugin): Promise<void> {
+    const name = p.manifest.name;
+    if (this.setUp.has(name) || !p.main) return;
+    this.setUp.add(name);
+    const module = ((await import(pathToFileURL(p.main).href)) as { default?: PluginModule }).default;
+    if (!module?.setup) return;
+    await module.setup(this.context(p));
+  }
+
+  private context(p: DiscoveredPlugin): PluginContext {
+    const name = p.manifest.name;
+    const { db, dispatcher, extensionPoints, repository } = this.deps;
+    const prefix = `KUBIKI_${name.toUpperCase()}_`;
+    const config = Object.fromEntries(
+      Object.entries(this.deps.env).filter(([k, v]) => k.startsWith(prefix) && v !== undefined).map(([k, v]) => [k.slice(prefix.length).toLowerCase(), v as string]),
+    );
+    const own = new Set(p.entities.map((e) => e.table));
+    return {
+      name,
+      manifest: p.manifest,
+      logger: this.deps.logger.child({ plugin: name }),
+      config,
+      repository,
+      transaction: (work) => db.knex.transaction(work),
+      table: (table, trx) => {
+        if (!own.has(table) && !table.startsWith(`${name}_`)) throw new KubikiError('forbidden', `plugin ${name} may query only its own tables (${name}_…), not ${table}`);
+        return db.table(table, trx);
+      },
+      on: (pattern, handler) => dispatcher.subscribe(name, pattern, handler),
+      contribute: (point, value) => extensionPoints.contribute(name, point, value),
+      contributions: (point) => extensionPoints.list(point.includes('.') ? point : `${name}.${point}`),
+      route: (route) => {
+        const list = this.routes.get(name) ?? [];
+        list.push(route);
+        this.routes.set(name, list);
+      },
+      isEnabled: this.isEnabled,
+    };
+  }
+}

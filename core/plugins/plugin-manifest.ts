@@ -1,0 +1,98 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { createAjv } from '../entities/ajv.ts';
+import { KubikiError } from '../errors.ts';
+import { defineEntity, type EntityDefinition } from '../entities/entity-definition.ts';
+import manifestSchema from './manifest.schema.json' with { type: 'json' };
+
+export interface PluginManifest {
+  name: string;
+  version: string;
+  title?: string;
+  description?: string;
+  core: string;
+  alwaysEnabled?: boolean;
+  dependsOn?: string[];
+  enhances?: string[];
+  entities?: string[];
+  permissions?: { name: string; description?: string }[];
+  extensionPoints?: { name: string; description?: string }[];
+  seeds?: string[];
+  main?: string;
+}
+
+/** A plugin found on disk, its manifest checked and its entity schemas read. */
+export interface DiscoveredPlugin {
+  manifest: PluginManifest;
+  dir: string;
+  entities: EntityDefinition[];
+  /** Hand-written migrations (`migrations/*.ts`), sorted by file name. */
+  migrations: string[];
+  /** Absolute path of the code module, if the plugin has one. */
+  main?: string;
+}
+
+/** Names that would shadow core routes under /api/. */
+export const RESERVED_PLUGIN_NAMES = new Set(['core', 'auth', 'users', 'roles', 'audit', 'plugins', 'health', 'openapi', 'meta', 'events', 'workflows', 'templates', 'api']);
+
+const ajv = createAjv();
+const validateManifest = ajv.compile<PluginManifest>(manifestSchema);
+
+function readJson(file: string, code: 'invalid-manifest' | 'invalid-entity-schema'): unknown {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (error) {
+    throw new KubikiError(code, `${file}: ${(error as Error).message}`);
+  }
+}
+
+export function loadPlugin(dir: string): DiscoveredPlugin {
+  const file = path.join(dir, 'plugin.json');
+  const raw = readJson(file, 'invalid-manifest');
+  if (!validateManifest(raw)) {
+    const why = (validateManifest.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+    throw new KubikiError('invalid-manifest', `plugin at ${dir}: plugin.json is invalid: ${why}`);
+  }
+  const manifest = raw;
+  if (RESERVED_PLUGIN_NAMES.has(manifest.name)) {
+    throw new KubikiError('invalid-manifest', `plugin at ${dir}: the name "${manifest.name}" is reserved for the core API`);
+  }
+  if (path.basename(dir) !== manifest.name) {
+    throw new KubikiError('invalid-manifest', `plugin at ${dir}: its folder must be named after the plugin ("${manifest.name}")`);
+  }
+  const entities = (manifest.entities ?? []).map((name) => {
+    const schemaFile = path.join(dir, 'entities', `${name}.schema.json`);
+    if (!fs.existsSync(schemaFile)) throw new KubikiError('invalid-entity-schema', `plugin ${manifest.name}: entity "${name}" is listed but ${schemaFile} does not exist`);
+    return defineEntity(manifest.name, name, readJson(schemaFile, 'invalid-entity-schema'), `plugin ${manifest.name}, ${path.relative(dir, schemaFile)}`);
+  });
+  for (const entity of entities) {
+    try {
+      ajv.compile({ type: 'object', properties: Object.fromEntries([...entity.fields].map(([n, f]) => [n, f.schema])) });
+    } catch (error) {
+      throw new KubikiError('invalid-entity-schema', `plugin ${manifest.name}, entity ${entity.name}: ${(error as Error).message}`);
+    }
+  }
+  const migrationsDir = path.join(dir, 'migrations');
+  const migrations = fs.existsSync(migrationsDir)
+    ? fs.readdirSync(migrationsDir).filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts')).sort()
+    : [];
+  const mainFile = manifest.main ? path.join(dir, manifest.main) : path.join(dir, 'index.ts');
+  if (manifest.main && !fs.existsSync(mainFile)) throw new KubikiError('invalid-manifest', `plugin ${manifest.name}: main module ${manifest.main} does not exist`);
+  return { manifest, dir, entities, migrations, main: fs.existsSync(mainFile) ? mainFile : undefined };
+}
+
+/** Every plugin in the given folders (one sub-folder with a plugin.json each). */
+export function discoverPlugins(dirs: string[]): DiscoveredPlugin[] {
+  const found = new Map<string, DiscoveredPlugin>();
+  for (const root of dirs) {
+    if (!fs.existsSync(root)) throw new KubikiError('config-invalid', `plugin folder ${root} does not exist`);
+    for (const entry of fs.readdirSync(root, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+      if (!entry.isDirectory() || !fs.existsSync(path.join(root, entry.name, 'plugin.json'))) continue;
+      const plugin = loadPlugin(path.join(root, entry.name));
+      const twin = found.get(plugin.manifest.name);
+      if (twin) throw new KubikiError('invalid-manifest', `plugin ${plugin.manifest.name} is found twice: ${twin.dir} and ${plugin.dir}`);
+      found.set(plugin.manifest.name, plugin);
+    }
+  }
+  return [...found.values()];
+}
