@@ -62,7 +62,8 @@ export function connectPostgres(url: string, poolMax = 10): Knex {
 export function openPglite(dataDir: string): PGlite {
   const inMemory = dataDir.startsWith('memory://');
   if (!inMemory) fs.mkdirSync(dataDir, { recursive: true });
-  return new PGlite(inMemory ? undefined : dataDir, {
+  return new PGlite({
+    ...(inMemory ? {} : { dataDir }),
     parsers: { [types.DATE]: keepText, [types.NUMERIC]: keepText, [types.INT8]: (v: string) => Number(v) },
   });
 }

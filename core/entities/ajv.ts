@@ -32,7 +32,7 @@ export function createAjv(): Ajv2020 {
       const check = (value: string): boolean => {
         const problem = decimalProblem(value, spec.precision, spec.scale);
         if (problem) {
-          check.errors = [{ keyword: 'x-decimal', instancePath: '', schemaPath: '#/x-decimal', params: spec, message: problem }];
+          check.errors = [{ keyword: 'x-decimal', params: spec, message: problem }]; // ajv fills in instancePath
           return false;
         }
         return true;

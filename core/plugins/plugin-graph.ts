@@ -39,7 +39,9 @@ export function sortPlugins(plugins: DiscoveredPlugin[], coreVersion: string): D
       throw new KubikiError('dependency-cycle', `plugin dependency cycle: ${cycle}`);
     }
     state.set(name, 'visiting');
-    const before = [...(p.manifest.dependsOn ?? []), ...(p.manifest.enhances ?? []).filter((e) => byName.has(e))];
+    // Always-enabled plugins (base) come before all others: everyone may reference their entities.
+    const always = p.manifest.alwaysEnabled ? [] : plugins.filter((o) => o.manifest.alwaysEnabled).map((o) => o.manifest.name);
+    const before = [...always, ...(p.manifest.dependsOn ?? []), ...(p.manifest.enhances ?? []).filter((e) => byName.has(e))];
     for (const dep of before) {
       // A soft link back to a plugin that depends on us is not a cycle: the hard edge wins.
       if ((p.manifest.enhances ?? []).includes(dep) && dependsOnTransitively(byName, dep, name)) continue;
