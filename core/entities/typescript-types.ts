@@ -41,7 +41,7 @@ export async function entityTypes(plugin: string, entities: EntityDefinition[]):
     const name = pascal(e.name);
     const schema = { type: 'object', title: `${name}Input`, description: e.description, properties, required, additionalProperties: false } as JSONSchema;
     const input = await compile(schema, `${name}Input`, {
-      bannerComment: '', additionalProperties: false, strictIndexSignatures: true, format: false,
+      bannerComment: '', additionalProperties: false, strictIndexSignatures: true, format: true,
     });
     parts.push(input.trim());
     parts.push(`/** A ${e.title} record as the API returns it (${e.qualifiedName}). */\nexport interface ${name} extends ${name}Input {\n${SYSTEM}\n}`);
