@@ -4,6 +4,9 @@
 // same stack pieces Kubiki uses (Koa, @koa/router, ajv, knex/pg), one insert,
 // one select. Routes mirror Kubiki's (/api/base/organizations) so both servers
 // receive byte-identical requests (the baseline just ignores Authorization).
+// It reads and writes Kubiki's own table (created by the startup phase, which
+// runs first), so both move the same rows and bytes: the ratio is Kubiki's own
+// overhead (auth, validation, audit, outbox, mapping), not a narrower table.
 //
 // Env: PORT (required), DATABASE_URL (required, PostgreSQL).
 import { randomUUID } from 'node:crypto';
@@ -13,7 +16,7 @@ import { Ajv } from 'ajv';
 import knex from 'knex';
 import getRawBody from 'raw-body';
 
-const TABLE = 'bench_baseline_organizations';
+const TABLE = 'base_organizations';
 
 const port = Number(process.env.PORT);
 const databaseUrl = process.env.DATABASE_URL;
@@ -36,15 +39,12 @@ const validateCreate = ajv.compile<{ name: string }>({
 interface OrganizationRow {
   id: string;
   name: string;
-  created_at: Date;
 }
 
 async function ensureTable(): Promise<void> {
-  await db.raw(`create table if not exists ${TABLE} (
-    id uuid primary key,
-    name text not null,
-    created_at timestamptz default now()
-  )`);
+  if (!(await db.schema.hasTable(TABLE))) {
+    throw new Error(`${TABLE} does not exist: start Kubiki once on this database first (the bench's startup phase does)`);
+  }
 }
 
 const router = new Router();
@@ -69,14 +69,14 @@ router.post('/api/base/organizations', async (ctx) => {
   }
   const rows: OrganizationRow[] = await db(TABLE)
     .insert({ id: randomUUID(), name: input.name })
-    .returning(['id', 'name', 'created_at']);
+    .returning('*');
   ctx.status = 201;
   ctx.body = rows[0];
 });
 
 router.get('/api/base/organizations', async (ctx) => {
   const rows: OrganizationRow[] = await db(TABLE)
-    .select('id', 'name', 'created_at')
+    .select('*')
     .orderBy('id')
     .limit(50);
   // Same envelope shape as Kubiki's list endpoint so serialization cost is comparable.

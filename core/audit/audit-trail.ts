@@ -49,7 +49,7 @@ export async function readAudit(db: Database, query: AuditQuery): Promise<AuditE
   const rows: Record<string, unknown>[] = await qb.select();
   return rows.map((r) => ({
     id: Number(r.id),
-    at: (r.at as Date).toISOString(),
+    at: String(r.at),
     actorId: (r.actor_id as string | null) ?? null,
     actor: String(r.actor),
     action: String(r.action),

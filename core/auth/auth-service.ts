@@ -48,8 +48,8 @@ const toUser = (r: Row): UserView => ({
   email: (r.email as string | null) ?? null,
   roles: r.roles as string[],
   active: Boolean(r.active),
-  createdAt: (r.created_at as Date).toISOString(),
-  updatedAt: (r.updated_at as Date).toISOString(),
+  createdAt: String(r.created_at),
+  updatedAt: String(r.updated_at),
 });
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -157,18 +157,20 @@ export class AuthService {
   }
 
   async revokeToken(actor: Principal, userId: string, tokenId: string, requestId?: string): Promise<void> {
-    await this.db.knex.transaction(async (trx) => {
+    const hash = await this.db.knex.transaction(async (trx) => {
       const row = await this.db.table('kubiki_tokens', trx).where({ id: tokenId, user_id: userId }).whereNull('revoked_at').first();
       if (!row) throw new KubikiError('not-found', `user ${userId} has no active token ${tokenId}`);
       await this.db.table('kubiki_tokens', trx).where({ id: tokenId }).update({ revoked_at: trx.fn.now() });
       await writeAudit(this.db, trx, { actor, action: 'revoked', plugin: 'core', entity: 'tokens', recordId: tokenId, changes: {}, requestId });
-      this.cache.delete(String(row.token_hash));
+      return String(row.token_hash);
     });
+    // After the commit: a request authenticated meanwhile could otherwise re-cache the token as valid.
+    this.cache.delete(hash);
   }
 
   async listTokens(userId: string): Promise<Omit<IssuedToken, 'token'>[]> {
     const rows: Row[] = await this.db.table('kubiki_tokens').where({ user_id: userId }).whereNull('revoked_at').orderBy('created_at');
-    return rows.map((r) => ({ id: String(r.id), kind: r.kind as 'session' | 'api', name: String(r.name), expiresAt: r.expires_at ? (r.expires_at as Date).toISOString() : null }));
+    return rows.map((r) => ({ id: String(r.id), kind: r.kind as 'session' | 'api', name: String(r.name), expiresAt: (r.expires_at as string | null) ?? null }));
   }
 
   async listUsers(): Promise<UserView[]> {
@@ -257,8 +259,9 @@ export class AuthService {
     if (!Array.isArray(body.permissions) || body.permissions.some((p) => typeof p !== 'string')) {
       throw fieldError('validation-failed', 'permissions', 'type', 'permissions must be an array of permission strings');
     }
+    // Checked before de-duplication so the field names the position in the request.
+    (body.permissions as string[]).forEach((p, i) => checkGrantSyntax(p, `permissions.${i}`));
     const permissions = [...new Set(body.permissions as string[])];
-    permissions.forEach((p, i) => checkGrantSyntax(p, `permissions.${i}`));
     if (name === ADMIN_ROLE && !permissions.includes('*')) throw fieldError('validation-failed', 'permissions', 'admin', 'the admin role keeps "*"');
     const description = optionalString(body, 'description', 500) ?? '';
     const role = await this.db.knex.transaction(async (trx) => {

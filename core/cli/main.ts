@@ -6,7 +6,6 @@ import { configFromEnv, type KubikiConfig } from '../config.ts';
 import { KubikiError } from '../errors.ts';
 import { Kubiki, coreVersion } from '../kernel.ts';
 import { SYSTEM } from '../auth/principal.ts';
-import { entityTypes } from '../entities/typescript-types.ts';
 import { createLogger } from '../logger.ts';
 
 /** Opens Kubiki for a one-shot command: no HTTP server, no background work. */
@@ -93,6 +92,8 @@ program.command('disable <plugin>').description('disable a plugin; its data stay
 program.command('types').description('write TypeScript types of every entity (plugins/<name>/entity-types.ts)')
   .option('-o, --out <dir>', 'write <dir>/<plugin>.ts instead')
   .action((opts: { out?: string }) => withKubiki(async (k) => {
+    // Loaded on demand: json-schema-to-typescript brings prettier, too heavy for every start.
+    const { entityTypes } = await import('../entities/typescript-types.ts');
     for (const p of k.plugins.ordered) {
       const entities = k.registry.ofPlugin(p.manifest.name);
       if (entities.length === 0) continue;

@@ -1,6 +1,5 @@
 import knexFactory, { type Knex } from 'knex';
-import { PGlite, types } from '@electric-sql/pglite';
-import ClientPgLite from 'knex-pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import fs from 'node:fs';
 
@@ -11,9 +10,23 @@ export type Executor = Knex | Knex.Transaction;
 // Dates stay `YYYY-MM-DD` strings and numerics stay decimal strings: never JS Dates in local time
 // nor floats. int8 (counts, audit ids) fits a JS number for any realistic table.
 const keepText = (value: string) => value;
+const parseTimestampTz = pg.types.getTypeParser(1184) as (value: string) => Date;
+const UTC_TIMESTAMP = /^(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))?\+00$/;
+
+/**
+ * timestamptz → ISO 8601 UTC string, the API's format. Sessions run in UTC, so the common case is
+ * a string rewrite; parsing into a Date and printing it again cost a fifth of a list request.
+ */
+export function isoTimestamp(value: string): string {
+  const m = UTC_TIMESTAMP.exec(value);
+  if (m) return `${m[1]}T${m[2]}.${(m[3] ?? '').padEnd(3, '0').slice(0, 3)}Z`;
+  return parseTimestampTz(value).toISOString();
+}
+
 const pgTypes = {
   getTypeParser(oid: number, format?: string) {
     if (oid === 1082 || oid === 1700) return keepText;
+    if (oid === 1184) return isoTimestamp;
     if (oid === 20) return (value: string) => Number(value);
     return pg.types.getTypeParser(oid, format === 'binary' ? 'binary' : 'text');
   },
@@ -43,6 +56,8 @@ export class Database {
   }
 
   async ensureSchema(): Promise<void> {
+    // PGlite has one session for everyone, so setting its time zone here covers every query.
+    if (this.kind === 'pglite') await this.knex.raw("set time zone 'UTC'");
     await this.knex.raw('create schema if not exists ??', [this.schema]);
   }
 
@@ -54,24 +69,28 @@ export class Database {
 export function connectPostgres(url: string, poolMax = 10): Knex {
   return knexFactory({
     client: 'pg',
-    connection: { connectionString: url, types: pgTypes },
+    connection: { connectionString: url, types: pgTypes, options: '-c TimeZone=UTC' },
     pool: { min: 0, max: poolMax },
   });
 }
 
-export function openPglite(dataDir: string): PGlite {
+/** PGlite settings: where it keeps data (nothing for `memory://`) and Kubiki's type parsers. */
+export function pgliteOptions(dataDir: string): { dataDir?: string; parsers: Record<number, (value: string) => unknown> } {
   const inMemory = dataDir.startsWith('memory://');
   if (!inMemory) fs.mkdirSync(dataDir, { recursive: true });
-  return new PGlite({
-    ...(inMemory ? {} : { dataDir }),
-    parsers: { [types.DATE]: keepText, [types.NUMERIC]: keepText, [types.INT8]: (v: string) => Number(v) },
-  });
+  // OIDs: date 1082, numeric 1700, int8 20, timestamptz 1184 (as for pg above).
+  return { ...(inMemory ? {} : { dataDir }), parsers: { 1082: keepText, 1700: keepText, 20: (v: string) => Number(v), 1184: isoTimestamp } };
 }
 
-export function connectPglite(instance: PGlite): Knex {
-  // knex-pglite ships no types for handing over an instance; its contract is a function returning { pglite }.
-  const config = { client: ClientPgLite, dialect: 'postgres', connection: () => ({ pglite: instance }) };
-  return knexFactory(config as unknown as Knex.Config);
+/** knex over one PGlite instance; knex-pglite's contract is a function returning { pglite }. */
+export function knexOverPglite(client: unknown, instance: PGlite): Knex {
+  return knexFactory({ client, dialect: 'postgres', connection: () => ({ pglite: instance }) } as unknown as Knex.Config);
+}
+
+// PGlite (a WASM PostgreSQL) is loaded only when used, so production starts on PostgreSQL don't pay for it.
+async function connectPglite(dataDir: string): Promise<Knex> {
+  const [{ PGlite }, { default: ClientPgLite }] = await Promise.all([import('@electric-sql/pglite'), import('knex-pglite')]);
+  return knexOverPglite(ClientPgLite, new PGlite(pgliteOptions(dataDir)));
 }
 
 export interface DatabaseOptions {
@@ -90,7 +109,7 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   } else if (options.databaseUrl) {
     db = new Database(connectPostgres(options.databaseUrl), options.dbSchema, 'postgres', true);
   } else {
-    db = new Database(connectPglite(openPglite(options.dataDir)), options.dbSchema, 'pglite', true);
+    db = new Database(await connectPglite(options.dataDir), options.dbSchema, 'pglite', true);
   }
   await db.ensureSchema();
   return db;

@@ -36,6 +36,6 @@ export function rowToEvent(r: Record<string, unknown>): KubikiEvent {
     recordId: String(r.record_id),
     payload: r.payload as Record<string, unknown>,
     actorId: (r.actor_id as string | null) ?? null,
-    createdAt: (r.created_at as Date).toISOString(),
+    createdAt: String(r.created_at),
   };
 }

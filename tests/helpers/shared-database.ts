@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
-import { connectPglite, connectPostgres, openPglite } from '../../core/db/database.ts';
+import { PGlite } from '@electric-sql/pglite';
+import ClientPgLite from 'knex-pglite';
+import { connectPostgres, knexOverPglite, pgliteOptions } from '../../core/db/database.ts';
 
 let shared: Knex | undefined;
 
@@ -8,7 +10,9 @@ let shared: Knex | undefined;
  * for every test file this worker runs (vitest runs with isolate: false, so this module is shared).
  */
 export function sharedKnex(): Knex {
-  shared ??= process.env.DATABASE_URL ? connectPostgres(process.env.DATABASE_URL, 6) : connectPglite(openPglite('memory://'));
+  shared ??= process.env.DATABASE_URL
+    ? connectPostgres(process.env.DATABASE_URL, 6)
+    : knexOverPglite(ClientPgLite, new PGlite(pgliteOptions('memory://')));
   return shared;
 }
 
