@@ -78,7 +78,10 @@ program.command('install <plugin>').description('install a plugin: tables, migra
 
 program.command('enable <plugin>').description('enable a plugin (installing it first if needed)')
   .action((name: string) => withKubiki(async (k) => {
-    if (k.plugins.state(k.plugins.plugin(name).manifest.name) === 'available') await k.plugins.install(name, SYSTEM);
+    // Check what enable would refuse before installing, so a refused enable leaves nothing behind.
+    const off = (k.plugins.plugin(name).manifest.dependsOn ?? []).filter((d) => !k.plugins.isEnabled(d));
+    if (off.length) throw new KubikiError('lifecycle-conflict', `enable ${off.join(', ')} first: ${name} depends on ${off.length > 1 ? 'them' : 'it'}`);
+    if (k.plugins.state(name) === 'available') await k.plugins.install(name, SYSTEM);
     const s = await k.plugins.enable(name, SYSTEM);
     process.stdout.write(`${s.name} ${s.version}: ${s.state}\n`);
   }));

@@ -111,7 +111,8 @@ export class EntityRepository {
   }
 
   async create(input: unknown, options: WriteOptions): Promise<ApiRecord> {
-    requireGrant(options.actor, this.permission('create'));
+    // An ":own" create grant allows creating records the actor will own (createdBy is the actor).
+    const grant = requireGrant(options.actor, this.permission('create'), true);
     if (!isPlainObject(input)) throw fieldError('validation-failed', '', 'type', 'the body must be a JSON object');
     const fields: Record<string, unknown> = {};
     let id: string = uuidv7();
@@ -122,6 +123,9 @@ export class EntityRepository {
       } else if (!SYSTEM_INPUT.has(name) && value !== null) {
         fields[name] = value;
       }
+    }
+    if (grant === 'own' && this.entity.ownerField && fields[this.entity.ownerField] !== options.actor.userId) {
+      throw new KubikiError('forbidden', `${options.actor.username} may create only their own ${this.entity.qualifiedName} records: set ${this.entity.ownerField} to their user id`, { extra: { permission: this.permission('create') } });
     }
     this.validate(fields);
     return this.inTransaction(options, async (trx) => {

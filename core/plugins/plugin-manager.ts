@@ -114,6 +114,12 @@ export class PluginManager {
   async boot(enable: string[]): Promise<void> {
     for (const name of enable) this.plugin(name);
     await this.loadStates();
+    for (const name of enable) {
+      const missing = (this.plugin(name).manifest.dependsOn ?? []).filter((d) => !enable.includes(d) && !this.isEnabled(d));
+      if (missing.length) {
+        throw new KubikiError('config-invalid', `KUBIKI_ENABLE_PLUGINS names ${name}, which depends on ${missing.join(', ')}: add ${missing.length > 1 ? 'them' : 'it'} to the list`);
+      }
+    }
     for (const p of this.deps.plugins) {
       const { name, version } = p.manifest;
       const stored = this.stored.get(name);
@@ -266,7 +272,15 @@ export class PluginManager {
         throw new KubikiError('invalid-manifest', `plugin ${p.manifest.name}: seed ${file} must be {"entity": "<plural>", "records": [...]}`);
       }
       const repo = this.deps.repository(`${p.manifest.name}.${seed.entity}`);
-      for (const record of seed.records) await repo.create(record, { actor: SYSTEM, trx });
+      for (const [i, record] of seed.records.entries()) {
+        try {
+          await repo.create(record, { actor: SYSTEM, trx });
+        } catch (error) {
+          // A seed the plugin ships is the plugin's bug, not the installing admin's bad request (no 4xx).
+          const why = error instanceof KubikiError && error.issues.length ? error.issues.map((e) => `${e.field}: ${e.message}`).join('; ') : (error as Error).message;
+          throw new KubikiError('migration-failed', `plugin ${p.manifest.name}: seed ${file}, record ${i + 1}: ${why}`, { cause: error });
+        }
+      }
     }
   }
 

@@ -50,7 +50,9 @@ export function loadPlugin(dir: string): DiscoveredPlugin {
   const file = path.join(dir, 'plugin.json');
   const raw = readJson(file, 'invalid-manifest');
   if (!validateManifest(raw)) {
-    const why = (validateManifest.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
+    // Name the offending key of an additionalProperties error: "dependOn", not just "additional properties".
+    const why = (validateManifest.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${
+      e.keyword === 'additionalProperties' ? ` ("${(e.params as { additionalProperty: string }).additionalProperty}")` : ''}`).join('; ');
     throw new KubikiError('invalid-manifest', `plugin at ${dir}: plugin.json is invalid: ${why}`);
   }
   const manifest = raw;

@@ -25,7 +25,8 @@ export interface TestKubiki {
   count(table: string, where?: Record<string, unknown>): Promise<number>;
   /** Creates a user with a role holding `permissions`; returns their API token and id. */
   userWith(permissions: string[], name?: string): Promise<{ token: string; id: string }>;
-  close(): Promise<void>;
+  /** Stops the instance and drops its schema, unless `keepSchema` (another instance will reopen it). */
+  close(options?: { keepSchema?: boolean }): Promise<void>;
 }
 
 export const newSchemaName = (): string => `t_${randomBytes(6).toString('hex')}`;
@@ -34,9 +35,13 @@ export const newSchemaName = (): string => `t_${randomBytes(6).toString('hex')}`
  * A real Kubiki on the worker's shared database, in a fresh schema, listening on a free port.
  * Background timers are off: tests drive event delivery with `k.dispatcher.drainAll()`.
  */
-export async function startKubiki(options: { pluginDirs?: string[]; enable?: string[]; schema?: string; config?: Partial<KubikiConfig>; env?: NodeJS.ProcessEnv } = {}): Promise<TestKubiki> {
+export async function startKubiki(options: {
+  pluginDirs?: string[]; enable?: string[]; schema?: string; config?: Partial<KubikiConfig>; env?: NodeJS.ProcessEnv;
+  /** The admin token to call the API with; pass the first instance's when reopening its `schema` (the admin exists already). */
+  adminToken?: string;
+} = {}): Promise<TestKubiki> {
   const schema = options.schema ?? newSchemaName();
-  const adminToken = `kbk_test_${randomBytes(16).toString('hex')}`;
+  const adminToken = options.adminToken ?? `kbk_test_${randomBytes(16).toString('hex')}`;
   const config = configFromEnv({}, {
     dbSchema: schema,
     pluginDirs: options.pluginDirs ?? [SHIPPED_PLUGINS],
@@ -75,9 +80,9 @@ export async function startKubiki(options: { pluginDirs?: string[]; enable?: str
       const token = await t.api('POST', `/api/users/${user.body.id}/tokens`, { name: 'test' });
       return { token: token.body.token as string, id: user.body.id as string };
     },
-    async close() {
+    async close(closeOptions = {}) {
       await k.close();
-      await knex.raw('drop schema if exists ?? cascade', [schema]);
+      if (!closeOptions.keepSchema) await knex.raw('drop schema if exists ?? cascade', [schema]);
     },
   };
   return t;

@@ -1,0 +1,183 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import ts from 'typescript';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../core/config.ts';
+
+// The `kubiki` command end to end, as a child process on its own database: a PGlite folder, or a
+// fresh schema of DATABASE_URL's database. Every spawn boots Kubiki (1–4 s), so they are few.
+
+interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kubiki-cli-'));
+const schema = `cli_${randomBytes(6).toString('hex')}`;
+
+function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!key.startsWith('KUBIKI_') && key !== 'DATABASE_URL' && key !== 'PORT' && key !== 'HOST') env[key] = value;
+  }
+  env.LOG_LEVEL = 'warn';
+  if (process.env.DATABASE_URL) {
+    env.DATABASE_URL = process.env.DATABASE_URL;
+    env.KUBIKI_DB_SCHEMA = schema;
+  } else {
+    env.KUBIKI_DATA_DIR = path.join(tmp, 'data');
+  }
+  return { ...env, ...extra };
+}
+
+const PLUGIN_DIRS = 'plugins,tests/fixtures/plugins';
+
+function kubiki(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> & { child: ReturnType<typeof spawn> } {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'core/cli/main.ts', ...args], { cwd: repoRoot, env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const done = new Promise<Run>((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`kubiki ${args.join(' ')} timed out\n${stdout}\n${stderr}`)); }, timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+  return Object.assign(done, { child });
+}
+
+/** Runs a command that must succeed; shows its output when it does not. */
+async function ok(args: string[], env: Record<string, string> = {}): Promise<string> {
+  const run = await kubiki(args, env);
+  expect(run.code, `kubiki ${args.join(' ')}\n${run.stdout}\n${run.stderr}`).toBe(0);
+  return run.stdout;
+}
+
+/** The state column of one plugin in `kubiki plugins` output. */
+function stateOf(listing: string, plugin: string): string | undefined {
+  const line = listing.split('\n').find((l) => l.split(/\s+/)[0] === plugin);
+  return line?.split(/\s+/)[3];
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address() as net.AddressInfo;
+      server.close(() => resolve(address.port));
+    });
+  });
+}
+
+beforeAll(() => {
+  fs.mkdirSync(path.join(tmp, 'data'), { recursive: true });
+});
+
+afterAll(async () => {
+  if (process.env.DATABASE_URL) {
+    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+    await client.connect();
+    try {
+      await client.query(`drop schema if exists "${schema}" cascade`);
+    } finally {
+      await client.end();
+    }
+  }
+  fs.rmSync(tmp, { recursive: true, force: true });
+});
+
+let anaToken = '';
+
+describe('kubiki CLI', { timeout: 120_000 }, () => {
+  it('lists plugins; enables and disables them in dependency order', async () => {
+    const first = await ok(['plugins']);
+    // The first start creates the admin and prints its generated token once.
+    expect(first).toMatch(/First start: created user "admin"[\s\S]*kbk_/);
+    expect(stateOf(first, 'base')).toBe('enabled');
+
+    const refused = await kubiki(['enable', 'beta'], { KUBIKI_PLUGIN_DIRS: PLUGIN_DIRS });
+    expect(refused.code, refused.stdout + refused.stderr).toBe(1);
+    expect(refused.stderr).toMatch(/^kubiki: lifecycle-conflict: .*alpha/m);
+
+    expect(await ok(['enable', 'alpha'], { KUBIKI_PLUGIN_DIRS: PLUGIN_DIRS })).toContain('alpha 1.0.0: enabled');
+    const enabled = await ok(['plugins'], { KUBIKI_PLUGIN_DIRS: PLUGIN_DIRS });
+    expect(enabled).not.toContain('First start');
+    expect(stateOf(enabled, 'base')).toBe('enabled');
+    expect(stateOf(enabled, 'alpha')).toBe('enabled');
+    expect(stateOf(enabled, 'beta')).toBe('available');
+
+    expect(await ok(['disable', 'alpha'], { KUBIKI_PLUGIN_DIRS: PLUGIN_DIRS })).toContain('alpha 1.0.0: disabled');
+    const disabled = await ok(['plugins'], { KUBIKI_PLUGIN_DIRS: PLUGIN_DIRS });
+    expect(stateOf(disabled, 'alpha')).toBe('disabled');
+  });
+
+  it('adds a user and issues an API token for them', async () => {
+    const added = await ok(['users', 'add', 'ana', '--password', 'ana-secret-pass', '--roles', 'admin', '--display-name', 'Ana']);
+    expect(added).toMatch(/created user ana \([0-9a-f-]{36}\) with roles \[admin\]/);
+    const out = await ok(['users', 'token', 'ana']);
+    anaToken = out.trim();
+    expect(anaToken).toMatch(/^kbk_[A-Za-z0-9_-]{20,}$/);
+  });
+
+  it('writes TypeScript types that compile', async () => {
+    const outDir = path.join(tmp, 'types');
+    const out = await ok(['types', '--out', outDir]);
+    expect(out).toContain('base.ts');
+    const file = path.join(outDir, 'base.ts');
+    const source = fs.readFileSync(file, 'utf8');
+    expect(source).toContain('export interface Organization');
+    expect(source).toContain('export interface OrganizationInput');
+
+    const program = ts.createProgram([file], { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, types: [], skipLibCheck: true });
+    const diagnostics = ts.getPreEmitDiagnostics(program).map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+    expect(diagnostics).toEqual([]);
+  });
+
+  it('serves the API until SIGTERM, then exits 0', async () => {
+    const port = await freePort();
+    const server = kubiki(['start', '--port', String(port)], { HOST: '127.0.0.1' });
+    let exited: Run | undefined;
+    void server.then((r) => { exited = r; });
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 60_000;
+      let health: Response | undefined;
+      while (Date.now() < deadline && !exited) {
+        health = await fetch(`${url}/api/health`).catch(() => undefined);
+        if (health?.status === 200) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(health?.status, exited ? `server exited: ${exited.stdout}\n${exited.stderr}` : 'no health').toBe(200);
+      expect(await health!.json()).toMatchObject({ status: 'ok', database: process.env.DATABASE_URL ? 'postgres' : 'pglite' });
+
+      // The token printed by `kubiki users token` works against the running server.
+      if (anaToken) {
+        const who = await fetch(`${url}/api/auth/me`, { headers: { authorization: `Bearer ${anaToken}` } });
+        expect(who.status).toBe(200);
+        expect(await who.json()).toMatchObject({ username: 'ana', roles: ['admin'] });
+      }
+      expect((await fetch(`${url}/api/users`)).status).toBe(401);
+
+      server.child.kill('SIGTERM');
+      const run = await server;
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      expect(run.signal).toBeNull();
+    } finally {
+      if (!exited && server.child.exitCode === null) server.child.kill('SIGKILL');
+    }
+  });
+
+  it('exits 1 naming the error code when a plugin dependency is missing', async () => {
+    const dir = path.join(tmp, 'broken-plugins');
+    fs.mkdirSync(path.join(dir, 'gamma'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'gamma', 'plugin.json'), JSON.stringify({ name: 'gamma', version: '1.0.0', core: '^0.1.0', dependsOn: ['nowhere'] }));
+    const run = await kubiki(['plugins'], { KUBIKI_PLUGIN_DIRS: `plugins,${dir}` });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('missing-dependency');
+    expect(run.stderr).toContain('nowhere');
+    expect(run.stdout).toBe('');
+  });
+});
