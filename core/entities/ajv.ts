@@ -18,10 +18,28 @@ export function decimalProblem(value: string, precision: number, scale: number):
   return undefined;
 }
 
+/**
+ * Narrows ajv-formats' `date` and `date-time` to what PostgreSQL stores: it has no year 0000 and
+ * no UTC offset beyond ±15:59, so such values would otherwise fail in the database with a 500.
+ */
+function storableDates(ajv: Ajv2020): void {
+  for (const name of ['date', 'date-time'] as const) {
+    const base = ajv.formats[name];
+    const check = typeof base === 'function' ? base : typeof base === 'object' && !(base instanceof RegExp) && typeof base.validate === 'function' ? base.validate : undefined;
+    if (!check) throw new Error(`ajv-formats did not define the ${name} format`);
+    const validate = check as (value: string) => boolean;
+    ajv.addFormat(name, {
+      type: 'string',
+      validate: (value: string) => validate(value) && !value.startsWith('0000') && !/[+-](1[6-9]|[2-9]\d):?\d\d$/.test(value),
+    });
+  }
+}
+
 /** An ajv instance that knows Kubiki's `x-` keywords; `x-decimal` validates, the rest annotate. */
 export function createAjv(): Ajv2020 {
   const ajv = new Ajv2020({ allErrors: true, strict: true, useDefaults: true, coerceTypes: false, strictRequired: false });
   addFormats(ajv);
+  storableDates(ajv);
   ajv.addVocabulary(['x-plural', 'x-title', 'x-unique', 'x-index', 'x-ref', 'x-owner']);
   ajv.addKeyword({
     keyword: 'x-decimal',

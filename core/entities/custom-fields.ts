@@ -27,7 +27,9 @@ export class CustomFields {
     for (const r of rows) {
       const qualified = `${r.plugin}.${r.entity}`;
       if (!this.registry.has(qualified)) continue; // its plugin is no longer shipped; the column stays
-      const field = defineField(r.name, r.schema, { required: r.schema['x-required'] === true, custom: true, where: `custom field of ${qualified}` });
+      // `x-required` is how the row records `required`; it is not part of the field's JSON Schema.
+      const { 'x-required': required, ...schema } = r.schema;
+      const field = defineField(r.name, schema, { required: required === true, custom: true, where: `custom field of ${qualified}` });
       grouped.set(qualified, [...(grouped.get(qualified) ?? []), field]);
     }
     for (const entity of this.registry.all()) this.registry.setCustomFields(entity.qualifiedName, grouped.get(entity.qualifiedName) ?? []);
@@ -59,7 +61,8 @@ export class CustomFields {
     }
     if (entity.fields.has(field.name)) throw fieldError('conflict', 'name', 'unique', `${qualifiedName} already has a field ${field.name}`);
     try {
-      this.registry.validator({ ...entity, fields: new Map([[field.name, field]]) });
+      // Compile the record schema as it will be (not `validator()`, which returns the entity's cached one).
+      this.registry.compile({ ...entity, fields: new Map([...entity.fields, [field.name, field]]) });
     } catch (error) {
       throw fieldError('validation-failed', 'schema', 'json-schema', `schema is not a valid JSON Schema: ${(error as Error).message}`);
     }

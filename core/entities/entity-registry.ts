@@ -71,6 +71,11 @@ export class EntityRegistry {
     return { type: 'object', properties, required, additionalProperties: false };
   }
 
+  /** Compiles the record schema of `entity` without caching it: throws if ajv rejects the schema. */
+  compile(entity: EntityDefinition): ValidateFunction {
+    return this.ajv.compile(this.recordSchema(entity));
+  }
+
   validator(entity: EntityDefinition): ValidateFunction {
     let validate = this.validators.get(entity.qualifiedName);
     if (!validate) {

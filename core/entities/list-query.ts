@@ -33,6 +33,10 @@ export const DEFAULT_LIMIT = 50;
 export const MAX_LIMIT = 500;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const INT_MIN = -2147483648;
+const INT_MAX = 2147483647;
+/** 0001-01-01T00:00:00Z: PostgreSQL has no year 0, which is where ISO strings of earlier instants land. */
+const MIN_TIMESTAMP = Date.parse('0001-01-01T00:00:00Z');
 const RANGE_OPS = new Set<FilterOp>(['gt', 'gte', 'lt', 'lte']);
 const OPS = new Set<FilterOp>(['eq', 'ne', 'in', 'gt', 'gte', 'lt', 'lte', 'contains', 'null']);
 
@@ -50,13 +54,20 @@ function parseValue(entity: EntityDefinition, name: string, kind: FieldKind, raw
     case 'uuid': if (!UUID.test(raw)) throw bad('is not a UUID'); return raw.toLowerCase();
     case 'integer': {
       if (!/^-?\d{1,10}$/.test(raw)) throw bad('is not an integer');
-      return Number(raw);
+      const n = Number(raw);
+      if (n < INT_MIN || n > INT_MAX) throw bad(`is outside ${INT_MIN}…${INT_MAX}`);
+      return n;
     }
     case 'boolean': if (raw !== 'true' && raw !== 'false') throw bad('must be true or false'); return raw === 'true';
-    case 'date': if (!DATE.test(raw) || Number.isNaN(Date.parse(raw))) throw bad('is not a date (YYYY-MM-DD)'); return raw;
+    case 'date': {
+      // Date.parse accepts 2026-02-30 (as 2 March) and year 0000, which PostgreSQL refuses.
+      const t = Date.parse(raw);
+      if (!DATE.test(raw) || Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== raw || raw.startsWith('0000')) throw bad('is not a date (YYYY-MM-DD)');
+      return raw;
+    }
     case 'datetime': {
       const t = Date.parse(raw);
-      if (Number.isNaN(t) || !/^\d{4}-\d{2}-\d{2}/.test(raw)) throw bad('is not an ISO 8601 timestamp');
+      if (Number.isNaN(t) || !/^\d{4}-\d{2}-\d{2}/.test(raw) || t < MIN_TIMESTAMP) throw bad('is not an ISO 8601 timestamp');
       return new Date(t).toISOString();
     }
     case 'decimal': {
@@ -111,7 +122,7 @@ export function encodeCursor(sort: SortKey[], values: unknown[], id: string): st
   return Buffer.from(JSON.stringify({ s: sortSignature(sort), v: values, id })).toString('base64url');
 }
 
-function decodeCursor(sort: SortKey[], raw: string): { values: unknown[]; id: string } {
+function decodeCursor(entity: EntityDefinition, sort: SortKey[], raw: string): { values: unknown[]; id: string } {
   const bad = (why: string) => fieldError('bad-query', 'cursor', 'cursor', `cursor ${why}`);
   let parsed: unknown;
   try {
@@ -122,7 +133,20 @@ function decodeCursor(sort: SortKey[], raw: string): { values: unknown[]; id: st
   const c = parsed as { s?: unknown; v?: unknown; id?: unknown };
   if (typeof c !== 'object' || c === null || !Array.isArray(c.v) || typeof c.id !== 'string' || !UUID.test(c.id)) throw bad('is not a cursor this API issued');
   if (c.s !== sortSignature(sort) || c.v.length !== sort.length) throw bad('belongs to a different sort order; start again without a cursor');
-  return { values: c.v, id: c.id };
+  // The values go into SQL comparisons: they must fit their columns like filter values do.
+  const values = c.v.map((v, i) => {
+    if (v === null) return null;
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw bad('is not a cursor this API issued');
+    const field = sort[i].field;
+    try {
+      const text = String(v);
+      if (text.includes('\u0000')) throw bad('is not a cursor this API issued');
+      return parseValue(entity, field, kindOf(entity, field)!, text, 'cursor');
+    } catch {
+      throw bad('is not a cursor this API issued');
+    }
+  });
+  return { values, id: c.id };
 }
 
 const list = (raw: string): string[] => raw.split(',').map((s) => s.trim()).filter(Boolean);
@@ -172,7 +196,7 @@ export function parseListQuery(entity: EntityDefinition, query: Record<string, s
         for (const v of values) spec.filters.push(parseFilter(entity, param, v));
     }
   }
-  if (cursor !== undefined) spec.after = decodeCursor(spec.sort, cursor);
+  if (cursor !== undefined) spec.after = decodeCursor(entity, spec.sort, cursor);
   return spec;
 }
 

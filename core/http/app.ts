@@ -1,7 +1,7 @@
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Kubiki } from '../kernel.ts';
-import { authenticate, jsonBody, requestLifecycle } from './middleware.ts';
+import { authenticate, jsonBody, rejectNulCharacters, requestLifecycle } from './middleware.ts';
 import { pluginRoutes } from './plugin-routes.ts';
 import { authRoutes } from './routes/auth-routes.ts';
 import { entityRoutes } from './routes/entity-routes.ts';
@@ -20,6 +20,7 @@ export function createApp(k: Kubiki): Koa {
   entityRoutes(entities, k);
   app.use(requestLifecycle(k.logger));
   app.use(authenticate(k.auth));
+  app.use(rejectNulCharacters());
   app.use(jsonBody(k.config.bodyLimitBytes));
   app.use(core.routes());
   app.use(pluginRoutes(k.plugins.routes, k.plugins.isEnabled));

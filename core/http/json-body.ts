@@ -1,6 +1,6 @@
 import getRawBody from 'raw-body';
 import type { Context } from 'koa';
-import { KubikiError } from '../errors.ts';
+import { KubikiError, fieldError } from '../errors.ts';
 
 /**
  * Reads a JSON request body: 415 for another media type, 413 past the limit (checked while reading,
@@ -19,14 +19,17 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
   try {
     text = await getRawBody(ctx.req, { length, limit: limitBytes, encoding: 'utf8' });
   } catch (error) {
+    // The rest of the body stays unread on the socket; a client reusing the connection would hang.
+    ctx.set('Connection', 'close');
     const e = error as { type?: string; status?: number };
     if (e.type === 'entity.too.large') throw new KubikiError('payload-too-large', `the body is larger than ${limitBytes} bytes`, { extra: { limit: limitBytes } });
     if (e.status && e.status < 500) throw new KubikiError('malformed-json', `the body could not be read: ${(error as Error).message}`);
     throw error;
   }
   if (text.trim() === '') return undefined;
+  let body: unknown;
   try {
-    return JSON.parse(text);
+    body = JSON.parse(text);
   } catch (error) {
     const message = (error as Error).message;
     const at = /position (\d+)/.exec(message);
@@ -38,4 +41,30 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
     }
     throw new KubikiError('malformed-json', `the body is not valid JSON${where}: ${message}`, { issues: [{ field: '', rule: 'json', message }] });
   }
+  const nul = nulCharacterAt(body);
+  if (nul !== undefined) throw fieldError('validation-failed', nul, 'nul-character', `${nul || 'body'} contains a NUL character (\\u0000), which cannot be stored`);
+  return body;
+}
+
+/**
+ * Dotted path of the first string (or key) holding U+0000, which PostgreSQL text and jsonb reject.
+ * Iterative: a body may nest thousands of levels deep.
+ */
+export function nulCharacterAt(body: unknown): string | undefined {
+  const stack: [unknown, string][] = [[body, '']];
+  while (stack.length) {
+    const [value, path] = stack.pop()!;
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return path;
+    } else if (typeof value === 'object' && value !== null) {
+      const entries = Object.entries(value);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [key, child] = entries[i];
+        const at = path ? `${path}.${key}` : key;
+        if (key.includes('\u0000')) return at;
+        stack.push([child, at]);
+      }
+    }
+  }
+  return undefined;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
-import { KubikiError } from '../errors.ts';
+import { KubikiError, fieldError } from '../errors.ts';
 import type { AuthService } from '../auth/auth-service.ts';
 import { readJsonBody } from './json-body.ts';
 import { stateOf } from './request-context.ts';
@@ -41,6 +41,21 @@ export function jsonBody(limitBytes: number) {
   return async (ctx: Context, next: Next) => {
     if (ctx.method === 'POST' || ctx.method === 'PUT' || ctx.method === 'PATCH') {
       ctx.state.body = await readJsonBody(ctx, limitBytes);
+    }
+    await next();
+  };
+}
+
+/**
+ * PostgreSQL text cannot hold U+0000, so a NUL in the path or query string could only end in a
+ * database error (a 500). Refused up front, naming the parameter.
+ */
+export function rejectNulCharacters() {
+  return async (ctx: Context, next: Next) => {
+    if (/%00/.test(ctx.url)) {
+      const param = Object.entries(ctx.query).find(([key, value]) => key.includes('\u0000') || [value ?? ''].flat().some((v) => v.includes('\u0000')))?.[0];
+      const field = param === undefined ? 'path' : param.replaceAll('\u0000', '');
+      throw fieldError('bad-query', field, 'nul-character', `${param === undefined ? 'the path' : `query parameter ${field}`} contains a NUL character (%00)`);
     }
     await next();
   };

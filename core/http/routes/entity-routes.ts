@@ -50,7 +50,8 @@ export function entityRoutes(router: Router, k: Kubiki): void {
 
   router.patch('/api/:plugin/:entity/:id', async (ctx) => {
     const repo = k.httpRepository(ctx.params.plugin, ctx.params.entity);
-    const record = await repo.update(ctx.params.id, stateOf(ctx).body ?? {}, {
+    const body = stateOf(ctx).body;
+    const record = await repo.update(ctx.params.id, body === undefined ? {} : body, {
       actor: principalOf(ctx), requestId: stateOf(ctx).requestId, expectedVersion: expectedVersion(ctx),
     });
     sendRecord(ctx, record);

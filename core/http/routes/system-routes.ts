@@ -46,7 +46,7 @@ export function systemRoutes(router: Router, k: Kubiki): void {
     for (const key of Object.keys(q)) if (!['entity', 'id', 'limit', 'before'].includes(key)) throw fieldError('bad-query', key, 'unknown-parameter', `unknown parameter ${key} (entity, id, limit, before)`);
     const limit = Number(limitRaw);
     if (!/^\d+$/.test(limitRaw) || limit < 1 || limit > 1000) throw fieldError('bad-query', 'limit', 'range', 'limit must be an integer from 1 to 1000');
-    if (beforeRaw !== undefined && !/^\d+$/.test(beforeRaw)) throw fieldError('bad-query', 'before', 'type', 'before must be an audit entry id');
+    if (beforeRaw !== undefined && !/^\d{1,15}$/.test(beforeRaw)) throw fieldError('bad-query', 'before', 'type', 'before must be an audit entry id');
     let plugin: string | undefined;
     let plural: string | undefined;
     if (entity) {
