@@ -3,14 +3,14 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Database, Executor } from '../db/database.ts';
 import { KubikiError, fieldError } from '../errors.ts';
 import { requireGrant, type Principal } from '../auth/principal.ts';
-import { writeAudit, type WriteAction } from '../audit/audit-trail.ts';
-import { writeEvent } from '../events/outbox.ts';
+import type { FieldChanges, WriteAction } from '../audit/audit-trail.ts';
+import { insertWithJournal, writeJournal } from './write-journal.ts';
 import { toFieldIssues } from './ajv.ts';
 import type { EntityDefinition } from './entity-definition.ts';
 import type { EntityRegistry } from './entity-registry.ts';
 import { refTable } from './entity-table.ts';
 import { applyFilters, applyPage, encodeCursor, isUuid, parseListQuery, type ListSpec } from './list-query.ts';
-import { diffFields, fieldsToColumns, rowToFields, rowToRecord, type ApiRecord, type Row } from './record-codec.ts';
+import { diffFields, fieldsToColumns, normalizeFields, rowToFields, rowToRecord, type ApiRecord, type Row } from './record-codec.ts';
 import { translateDbError } from './db-errors.ts';
 
 export interface ReadOptions {
@@ -128,14 +128,14 @@ export class EntityRepository {
       throw new KubikiError('forbidden', `${options.actor.username} may create only their own ${this.entity.qualifiedName} records: set ${this.entity.ownerField} to their user id`, { extra: { permission: this.permission('create') } });
     }
     this.validate(fields);
-    return this.inTransaction(options, async (trx) => {
-      const actorId = options.actor.userId;
-      const [row] = await this.table(trx)
-        .insert({ id, ...fieldsToColumns(this.entity, fields), createdBy: actorId, updatedBy: actorId })
-        .returning('*');
-      await this.journal(trx, 'created', row, diffFields({}, rowToFields(this.entity, row)), options);
-      return rowToRecord(this.entity, row);
-    });
+    const values = normalizeFields(this.entity, fields);
+    const actorId = options.actor.userId;
+    const insert = this.table(options.trx).insert({ id, ...fieldsToColumns(this.entity, values), createdBy: actorId, updatedBy: actorId }).returning('*');
+    // One statement writes the record, its audit row and its event: no transaction round trips.
+    const row = await this.inTransaction(options, () => insertWithJournal(this.db, options.trx ?? this.db.knex, insert, {
+      entity: this.entity, action: 'created', recordId: id, changes: diffFields({}, values), actor: options.actor, requestId: options.requestId,
+    }), false);
+    return rowToRecord(this.entity, row);
   }
 
   async update(id: string, patch: unknown, options: WriteOptions): Promise<ApiRecord> {
@@ -195,10 +195,11 @@ export class EntityRepository {
     }
   }
 
-  private async inTransaction<T>(options: WriteOptions, work: (trx: Executor) => Promise<T>): Promise<T> {
+  /** Runs `work` in the caller's transaction, or a new one (or none, for a single statement). */
+  private async inTransaction<T>(options: WriteOptions, work: (trx: Executor) => Promise<T>, needsTransaction = true): Promise<T> {
     try {
       if (options.trx) return await work(options.trx);
-      const result = await this.db.knex.transaction(work);
+      const result = needsTransaction ? await this.db.knex.transaction(work) : await work(this.db.knex);
       this.hooks.afterCommit();
       return result;
     } catch (error) {
@@ -243,18 +244,8 @@ export class EntityRepository {
     }
   }
 
-  private async journal(trx: Executor, action: WriteAction, row: Row, changes: Record<string, { before: unknown; after: unknown }>, options: WriteOptions): Promise<void> {
-    const recordId = String(row.id);
-    const { plugin, plural } = this.entity;
-    await writeAudit(this.db, trx, { actor: options.actor, action, plugin, entity: plural, recordId, changes, requestId: options.requestId });
-    await writeEvent(this.db, trx, {
-      type: `${this.entity.qualifiedName}.${action}`,
-      plugin,
-      entity: plural,
-      recordId,
-      payload: { record: action === 'deleted' ? null : rowToRecord(this.entity, row), changes },
-      actor: options.actor,
-    });
+  private async journal(trx: Executor, action: WriteAction, row: Row, changes: FieldChanges, options: WriteOptions): Promise<void> {
+    await writeJournal(this.db, trx, { entity: this.entity, action, recordId: String(row.id), changes, actor: options.actor, requestId: options.requestId });
   }
 
   /** Replaces reference ids with the referenced records, one query per expanded field. */

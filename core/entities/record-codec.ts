@@ -43,6 +43,30 @@ export function rowToFields(entity: EntityDefinition, row: Row): Record<string, 
   return out;
 }
 
+/** "12.5" → "12.50" for numeric(p, 2): the text PostgreSQL will store and return. Input is validated. */
+function normalizeDecimal(value: string, scale: number): string {
+  const negative = value.startsWith('-');
+  const [intPart, fraction = ''] = (negative ? value.slice(1) : value).split('.');
+  const integer = intPart.replace(/^0+(?=\d)/, '');
+  const digits = scale ? `${integer}.${fraction.padEnd(scale, '0').slice(0, scale)}` : integer;
+  return negative && /[1-9]/.test(digits) ? `-${digits}` : digits;
+}
+
+/**
+ * Validated input → exactly what the database will hand back, so a create can be journaled in
+ * the same statement as its insert (no read-back needed to know the stored values).
+ */
+export function normalizeFields(entity: EntityDefinition, fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(fields)) {
+    const field = entity.fields.get(name);
+    if (field?.kind === 'decimal' && typeof value === 'string') out[name] = normalizeDecimal(value, field.decimal!.scale);
+    else if (field?.kind === 'datetime' && typeof value === 'string') out[name] = new Date(value).toISOString();
+    else out[name] = value;
+  }
+  return out;
+}
+
 /** API values → column values (JSON columns are sent as text so arrays do not become SQL arrays). */
 export function fieldsToColumns(entity: EntityDefinition, fields: Record<string, unknown>): Row {
   const out: Row = {};

@@ -93,12 +93,13 @@ export class EventDispatcher {
       [outbox, LEASE_SECONDS, outbox, BATCH],
     ) as { rows: Record<string, unknown>[] };
     const events = rows.map((r) => ({ event: rowToEvent(r), attempts: Number(r.attempts) })).sort((a, b) => a.event.id - b.event.id);
+    const delivered: number[] = [];
     for (const { event, attempts } of events) {
       try {
         for (const s of this.subscriptions) {
           if (s.pattern.test(event.type) && this.isEnabled(s.plugin)) await s.handler(event);
         }
-        await this.db.table('kubiki_outbox').where({ id: event.id }).update({ dispatched_at: this.db.knex.fn.now(), last_error: null });
+        delivered.push(event.id);
       } catch (error) {
         const delay = Math.min(MAX_BACKOFF_SECONDS, 2 ** Math.min(attempts, 12));
         this.logger.warn({ err: error, event: event.type, eventId: event.id, attempts }, 'event handler failed; will retry');
@@ -107,6 +108,10 @@ export class EventDispatcher {
           last_error: String((error as Error)?.stack ?? error).slice(0, 4000),
         });
       }
+    }
+    // One statement marks the whole batch, so delivery costs two queries per batch, not one per event.
+    if (delivered.length) {
+      await this.db.table('kubiki_outbox').whereIn('id', delivered).update({ dispatched_at: this.db.knex.fn.now(), last_error: null });
     }
     return rows.length;
   }

@@ -41,27 +41,37 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
     }
     throw new KubikiError('malformed-json', `the body is not valid JSON${where}: ${message}`, { issues: [{ field: '', rule: 'json', message }] });
   }
-  const nul = nulCharacterAt(body);
-  if (nul !== undefined) throw fieldError('validation-failed', nul, 'nul-character', `${nul || 'body'} contains a NUL character (\\u0000), which cannot be stored`);
+  const bad = unstorableTextAt(body);
+  if (bad) {
+    const field = bad.path || 'body';
+    throw bad.rule === 'nul-character'
+      ? fieldError('validation-failed', bad.path, bad.rule, `${field} contains a NUL character (\\u0000), which cannot be stored`)
+      : fieldError('validation-failed', bad.path, bad.rule, `${field} contains a lone UTF-16 surrogate (e.g. \\ud800), which is not valid Unicode`);
+  }
   return body;
 }
 
+const problemIn = (text: string): 'nul-character' | 'unicode' | undefined =>
+  text.includes('\u0000') ? 'nul-character' : !text.isWellFormed() ? 'unicode' : undefined;
+
 /**
- * Dotted path of the first string (or key) holding U+0000, which PostgreSQL text and jsonb reject.
- * Iterative: a body may nest thousands of levels deep.
+ * The first string (or key) PostgreSQL text and jsonb would reject: one holding U+0000 or a lone
+ * surrogate. Iterative: a body may nest thousands of levels deep.
  */
-export function nulCharacterAt(body: unknown): string | undefined {
+function unstorableTextAt(body: unknown): { path: string; rule: 'nul-character' | 'unicode' } | undefined {
   const stack: [unknown, string][] = [[body, '']];
   while (stack.length) {
     const [value, path] = stack.pop()!;
     if (typeof value === 'string') {
-      if (value.includes('\u0000')) return path;
+      const rule = problemIn(value);
+      if (rule) return { path, rule };
     } else if (typeof value === 'object' && value !== null) {
       const entries = Object.entries(value);
       for (let i = entries.length - 1; i >= 0; i--) {
         const [key, child] = entries[i];
         const at = path ? `${path}.${key}` : key;
-        if (key.includes('\u0000')) return at;
+        const rule = problemIn(key);
+        if (rule) return { path: at, rule };
         stack.push([child, at]);
       }
     }

@@ -23,6 +23,12 @@ describe('records over REST', () => {
       version: 1, code: 'W-1', price: '1234.50', quantity: 3, releasedOn: '2026-01-31', inspectedAt: '2026-02-01T07:00:00.000Z', active: true, tags: ['a', 'b'], organization: org.body.id,
     });
 
+    // The audit trail and the event hold the values as stored ("1234.50", UTC), not as typed.
+    const [audit] = (await t.api('GET', `/api/audit?entity=alpha.widgets&id=${created.body.id}`)).body.data;
+    expect(audit.changes).toMatchObject({ price: { before: null, after: '1234.50' }, inspectedAt: { after: '2026-02-01T07:00:00.000Z' }, active: { after: true } });
+    const [event] = await t.k.db.table('kubiki_outbox').where({ record_id: created.body.id });
+    expect(event).toMatchObject({ event: 'alpha.widgets.created', payload: { changes: audit.changes } });
+
     const read = await t.api('GET', `/api/alpha/widgets/${created.body.id}?expand=organization`);
     expect(read.status).toBe(200);
     expect(read.body.organization).toMatchObject({ id: org.body.id, name: 'Acme' });
