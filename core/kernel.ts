@@ -108,7 +108,10 @@ export class Kubiki {
   repository(qualifiedName: string): EntityRepository {
     let repo = this.repositories.get(qualifiedName);
     if (!repo) {
-      repo = new EntityRepository(this.registry.get(qualifiedName), this.db, this.registry, (q) => this.repository(q), { afterCommit: () => this.dispatcher.kick() });
+      repo = new EntityRepository(this.registry.get(qualifiedName), this.db, this.registry, (q) => this.repository(q), {
+        afterCommit: () => this.dispatcher.kick(),
+        isHeard: (eventType) => this.dispatcher.isHeard(eventType),
+      });
       this.repositories.set(qualifiedName, repo);
     }
     return repo;

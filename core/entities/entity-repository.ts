@@ -33,6 +33,8 @@ export interface ListResult {
 export interface RepositoryHooks {
   /** Called after a write committed (not when it ran inside a caller's transaction). */
   afterCommit(): void;
+  /** Whether an enabled subscriber listens to this event type; unheard events are journaled as delivered. */
+  isHeard(eventType: string): boolean;
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -133,7 +135,7 @@ export class EntityRepository {
     const insert = this.table(options.trx).insert({ id, ...fieldsToColumns(this.entity, values), createdBy: actorId, updatedBy: actorId }).returning('*');
     // One statement writes the record, its audit row and its event: no transaction round trips.
     const row = await this.inTransaction(options, () => insertWithJournal(this.db, options.trx ?? this.db.knex, insert, {
-      entity: this.entity, action: 'created', recordId: id, changes: diffFields({}, values), actor: options.actor, requestId: options.requestId,
+      heard: this.hooks.isHeard(`${this.entity.qualifiedName}.created`), entity: this.entity, action: 'created', recordId: id, changes: diffFields({}, values), actor: options.actor, requestId: options.requestId,
     }), false);
     return rowToRecord(this.entity, row);
   }
@@ -200,7 +202,7 @@ export class EntityRepository {
     try {
       if (options.trx) return await work(options.trx);
       const result = needsTransaction ? await this.db.knex.transaction(work) : await work(this.db.knex);
-      this.hooks.afterCommit();
+      if (['created', 'updated', 'deleted'].some((action) => this.hooks.isHeard(`${this.entity.qualifiedName}.${action}`))) this.hooks.afterCommit();
       return result;
     } catch (error) {
       throw translateDbError(error, this.entity);
@@ -245,7 +247,7 @@ export class EntityRepository {
   }
 
   private async journal(trx: Executor, action: WriteAction, row: Row, changes: FieldChanges, options: WriteOptions): Promise<void> {
-    await writeJournal(this.db, trx, { entity: this.entity, action, recordId: String(row.id), changes, actor: options.actor, requestId: options.requestId });
+    await writeJournal(this.db, trx, { heard: this.hooks.isHeard(`${this.entity.qualifiedName}.${action}`), entity: this.entity, action, recordId: String(row.id), changes, actor: options.actor, requestId: options.requestId });
   }
 
   /** Replaces reference ids with the referenced records, one query per expanded field. */

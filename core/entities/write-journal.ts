@@ -12,6 +12,8 @@ export interface JournalEntry {
   changes: FieldChanges;
   actor: Principal;
   requestId?: string;
+  /** False when no enabled subscriber listens: the event is kept as history, not queued. */
+  heard: boolean;
 }
 
 /**
@@ -24,7 +26,7 @@ function journalCtes(db: Database, e: JournalEntry): { sql: string; bindings: Kn
   const changes = JSON.stringify(e.changes);
   return {
     sql: `journal_audit as (insert into ?? (actor_id, actor, action, plugin, entity, record_id, changes, request_id) values (?, ?, ?, ?, ?, ?, ?::jsonb, ?)),
-      journal_event as (insert into ?? (event, plugin, entity, record_id, payload, actor_id) values (?, ?, ?, ?, ?::jsonb, ?))`,
+      journal_event as (insert into ?? (event, plugin, entity, record_id, payload, actor_id, dispatched_at) values (?, ?, ?, ?, ?::jsonb, ?, ${e.heard ? 'null' : 'now()'}))`,
     bindings: [
       `${db.schema}.kubiki_audit`, e.actor.userId, e.actor.username, e.action, plugin, plural, e.recordId, changes, e.requestId ?? null,
       // Events carry the changes; subscribers that need the whole record read it (it may have moved on).

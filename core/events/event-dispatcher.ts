@@ -44,6 +44,11 @@ export class EventDispatcher {
     this.subscriptions.push({ plugin, pattern: compilePattern(pattern), handler });
   }
 
+  /** Whether delivering `eventType` would reach anyone right now. */
+  isHeard(eventType: string): boolean {
+    return this.subscriptions.some((s) => s.pattern.test(eventType) && this.isEnabled(s.plugin));
+  }
+
   start(): void {
     this.stopped = false;
     this.timer = setInterval(() => this.kick(), this.pollMs);
