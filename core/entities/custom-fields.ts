@@ -5,7 +5,7 @@ import type { Principal } from '../auth/principal.ts';
 import { writeAudit } from '../audit/audit-trail.ts';
 import { defineField, type FieldDefinition, type JsonSchema } from './entity-definition.ts';
 import type { EntityRegistry } from './entity-registry.ts';
-import { applyTableDiff, diffEntityTable } from './entity-table.ts';
+import { applyTableDiff } from './entity-table.ts';
 
 export interface CustomFieldInput {
   name: string;
@@ -115,4 +115,3 @@ export class CustomFields {
   }
 }
 
-export { diffEntityTable };

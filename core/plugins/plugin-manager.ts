@@ -143,12 +143,12 @@ export class PluginManager {
 
   async install(name: string, actor: Principal, requestId?: string): Promise<PluginStatus> {
     const p = this.plugin(name);
-    await this.changeState(name, actor, requestId, 'installed', async (trx, current) => {
+    await this.changeState(name, actor, requestId, 'installed', async (trx, current, stateOf) => {
       if (current !== 'available') throw this.conflict(name, `plugin ${name} is already installed (${current})`);
-      const missing = (p.manifest.dependsOn ?? []).filter((d) => !['installed', 'enabled', 'disabled'].includes(this.stateIn(trx, d)));
+      const missing = (p.manifest.dependsOn ?? []).filter((d) => stateOf(d) === 'available');
       if (missing.length) throw this.conflict(name, `install ${missing.join(', ')} first: ${name} depends on ${missing.length > 1 ? 'them' : 'it'}`);
       try {
-        for (const entity of p.entities) await applyTableDiff(trx, this.deps.db, this.deps.registry, await diffEntityTable(trx, this.deps.db, entity));
+        await this.syncTables(p, trx);
         await this.runMigrations(p, trx);
         await this.runSeeds(p, trx);
       } catch (error) {
@@ -162,10 +162,10 @@ export class PluginManager {
 
   async enable(name: string, actor: Principal, requestId?: string): Promise<PluginStatus> {
     const p = this.plugin(name);
-    await this.changeState(name, actor, requestId, 'enabled', async (trx, current) => {
+    await this.changeState(name, actor, requestId, 'enabled', async (trx, current, stateOf) => {
       if (current === 'available') throw this.conflict(name, `plugin ${name} is not installed; install it first`);
       if (current === 'enabled') return;
-      const off = (p.manifest.dependsOn ?? []).filter((d) => this.stateIn(trx, d) !== 'enabled');
+      const off = (p.manifest.dependsOn ?? []).filter((d) => stateOf(d) !== 'enabled');
       if (off.length) throw this.conflict(name, `enable ${off.join(', ')} first: ${name} depends on ${off.length > 1 ? 'them' : 'it'}`, { dependencies: off });
       await this.deps.db.table('kubiki_plugins', trx).where({ name }).update({ state: 'enabled', updated_at: trx.fn.now() });
     });
@@ -175,11 +175,11 @@ export class PluginManager {
 
   async disable(name: string, actor: Principal, requestId?: string): Promise<PluginStatus> {
     const p = this.plugin(name);
-    await this.changeState(name, actor, requestId, 'disabled', async (trx, current) => {
+    await this.changeState(name, actor, requestId, 'disabled', async (trx, current, stateOf) => {
       if (p.manifest.alwaysEnabled) throw this.conflict(name, `plugin ${name} is always enabled`);
       if (current !== 'enabled') throw this.conflict(name, `plugin ${name} is not enabled (${current})`);
       const dependents = this.deps.plugins
-        .filter((o) => (o.manifest.dependsOn ?? []).includes(name) && this.stateIn(trx, o.manifest.name) === 'enabled')
+        .filter((o) => (o.manifest.dependsOn ?? []).includes(name) && stateOf(o.manifest.name) === 'enabled')
         .map((o) => o.manifest.name);
       if (dependents.length) throw this.conflict(name, `disable ${dependents.join(', ')} first: ${dependents.length > 1 ? 'they depend' : 'it depends'} on ${name}`, { dependents });
       await this.deps.db.table('kubiki_plugins', trx).where({ name }).update({ state: 'disabled', updated_at: trx.fn.now() });
@@ -191,24 +191,22 @@ export class PluginManager {
     return this.status().find((s) => s.name === name)!;
   }
 
-  // States read under the migration lock, so two admins cannot interleave conflicting changes.
-  private lockedStates = new Map<string, PluginState>();
-
-  private stateIn(_trx: Knex.Transaction, name: string): PluginState {
-    return this.lockedStates.get(name) ?? 'available';
-  }
-
+  /**
+   * Runs a state change under the cluster-wide migration lock, with the states as they are under
+   * that lock, so two admins (or instances) cannot interleave conflicting changes. Audited.
+   */
   private async changeState(name: string, actor: Principal, requestId: string | undefined, target: PluginState,
-    work: (trx: Knex.Transaction, current: PluginState) => Promise<void>): Promise<void> {
+    work: (trx: Knex.Transaction, current: PluginState, stateOf: (plugin: string) => PluginState) => Promise<void>): Promise<void> {
     const { db } = this.deps;
     await withMigrationLock(db, async (trx) => {
       const rows: { name: string; state: PluginState }[] = await db.table('kubiki_plugins', trx).select('name', 'state');
-      this.lockedStates = new Map(rows.map((r) => [r.name, r.state]));
-      const current = this.stateIn(trx, name);
-      await work(trx, current);
+      const states = new Map(rows.map((r) => [r.name, r.state]));
+      const stateOf = (plugin: string): PluginState => states.get(plugin) ?? 'available';
+      const current = stateOf(name);
+      await work(trx, current, stateOf);
       if (current === target) return;
       await writeAudit(db, trx, {
-        actor, action: target === 'installed' ? 'installed' : target, plugin: 'core', entity: 'plugins', recordId: name,
+        actor, action: target, plugin: 'core', entity: 'plugins', recordId: name,
         changes: { state: { before: current, after: target } }, requestId,
       });
       await bumpGeneration(db, trx);
@@ -227,7 +225,7 @@ export class PluginManager {
       const row = await this.deps.db.table('kubiki_plugins', trx).where({ name }).first('version');
       if (row && !semver.gt(version, row.version)) return; // another instance upgraded it meanwhile
       try {
-        for (const entity of p.entities) await applyTableDiff(trx, this.deps.db, this.deps.registry, await diffEntityTable(trx, this.deps.db, entity));
+        await this.syncTables(p, trx);
         await this.runMigrations(p, trx);
       } catch (error) {
         if (error instanceof KubikiError) throw error;
@@ -249,6 +247,11 @@ export class PluginManager {
           'entity schema differs from its table; raise the plugin version to migrate it');
       }
     }
+  }
+
+  /** Creates missing tables, columns and indexes of the plugin's entities; never drops anything. */
+  private async syncTables(p: DiscoveredPlugin, trx: Knex.Transaction): Promise<void> {
+    for (const entity of p.entities) await applyTableDiff(trx, this.deps.db, this.deps.registry, await diffEntityTable(trx, this.deps.db, entity));
   }
 
   private async runMigrations(p: DiscoveredPlugin, trx: Knex.Transaction): Promise<void> {
