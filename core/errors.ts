@@ -41,7 +41,9 @@ export type ErrorCode =
   | 'plugin-downgrade'
   | 'migration-failed'
   | 'incompatible-schema-change'
-  | 'config-invalid';
+  | 'config-invalid'
+  | 'template-compile-error'
+  | 'pdf-unavailable';
 
 const titles: Record<ErrorCode, [status: number, title: string]> = {
   'validation-failed': [400, 'The request body is not valid'],
@@ -75,6 +77,8 @@ const titles: Record<ErrorCode, [status: number, title: string]> = {
   'migration-failed': [500, 'Plugin migration failed'],
   'incompatible-schema-change': [500, 'Entity schema change needs a hand-written migration'],
   'config-invalid': [500, 'Invalid configuration'],
+  'template-compile-error': [400, 'The template does not compile'],
+  'pdf-unavailable': [406, 'PDF output is not available on this server'],
 };
 
 export class KubikiError extends Error {

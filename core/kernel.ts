@@ -20,6 +20,13 @@ import { discoverPlugins, type DiscoveredPlugin } from './plugins/plugin-manifes
 import { sortPlugins } from './plugins/plugin-graph.ts';
 import { PluginManager } from './plugins/plugin-manager.ts';
 import { buildOpenApi } from './api/openapi.ts';
+import { TemplateEngine } from './templates/template-engine.ts';
+import { discoverTemplates, type ShippedTemplate } from './templates/template-catalog.ts';
+import { TemplateStore } from './templates/template-store.ts';
+import { CompanyProfiles } from './templates/company-profile.ts';
+import { DocumentService } from './templates/document-service.ts';
+import type { DocumentTotalsProvider } from './templates/document-data.ts';
+import { PdfRenderer } from './templates/pdf-renderer.ts';
 import { createApp } from './http/app.ts';
 
 export const coreVersion: string = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -46,6 +53,12 @@ export class Kubiki {
   readonly auth: AuthService;
   readonly customFields: CustomFields;
   readonly dispatcher: EventDispatcher;
+  readonly templates: TemplateStore;
+  readonly company: CompanyProfiles;
+  readonly documents: DocumentService;
+  readonly pdf: PdfRenderer;
+  /** Computed values plugins add to documents, by entity (`ctx.documentTotals`). */
+  readonly documentTotals = new Map<string, { plugin: string; provide: DocumentTotalsProvider }[]>();
   readonly app: Koa;
   /** Set on the first start of an empty database when no KUBIKI_ADMIN_TOKEN was given. */
   generatedAdminToken?: string;
@@ -54,7 +67,8 @@ export class Kubiki {
   private refreshTimer?: NodeJS.Timeout;
   private server?: Server;
 
-  private constructor(readonly config: KubikiConfig, readonly db: Database, readonly logger: Logger, plugins: DiscoveredPlugin[], env: NodeJS.ProcessEnv) {
+  private constructor(readonly config: KubikiConfig, readonly db: Database, readonly logger: Logger, plugins: DiscoveredPlugin[], env: NodeJS.ProcessEnv,
+    private readonly shippedTemplates: ShippedTemplate[], partials: Record<string, string>, printCss: string) {
     this.registry = new EntityRegistry(createAjv());
     for (const p of plugins) for (const e of p.entities) this.registry.add(e);
     const isEnabled = (name: string) => this.plugins.isEnabled(name);
@@ -64,9 +78,26 @@ export class Kubiki {
       repository: (q) => this.repository(q),
       dispatcher: this.dispatcher,
       extensionPoints: new ExtensionPoints(isEnabled),
+      documents: {
+        provideTotals: (plugin, entity, provide) => this.documentTotals.set(entity, [...(this.documentTotals.get(entity) ?? []), { plugin, provide }]),
+        render: (templateId, recordId, options) => this.documents.renderRecord(templateId, recordId, options.format ?? 'html', options.actor),
+      },
     });
     this.auth = new AuthService(db, config.sessionTtlSeconds);
     this.customFields = new CustomFields(db, this.registry);
+    const engine = new TemplateEngine(partials);
+    this.templates = new TemplateStore(db, engine);
+    this.company = new CompanyProfiles(db);
+    this.pdf = new PdfRenderer({ logger });
+    this.documents = new DocumentService({
+      db, engine, store: this.templates, pdf: this.pdf, printCss,
+      repository: (entity) => {
+        const [plugin, plural] = entity.split('.');
+        return this.httpRepository(plugin, plural);
+      },
+      company: () => this.company.get(),
+      totals: (entity) => (this.documentTotals.get(entity) ?? []).filter((t) => this.plugins.isEnabled(t.plugin)).map((t) => t.provide),
+    });
     this.app = createApp(this);
   }
 
@@ -75,11 +106,14 @@ export class Kubiki {
     const logger = options.logger ?? createLogger(config.logLevel);
     // Plugin problems (bad manifest, cycle, missing dependency) fail before touching the database.
     const plugins = sortPlugins(discoverPlugins(config.pluginDirs), coreVersion);
+    const { templates, partials } = discoverTemplates(config.templateDirs);
+    const printCss = config.templateDirs.map((d) => path.join(d, 'print.css')).filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
     const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, dbSchema: config.dbSchema, knex: options.knex });
     try {
       await runCoreMigrations(db);
-      const k = new Kubiki(config, db, logger, plugins, options.env ?? process.env);
+      const k = new Kubiki(config, db, logger, plugins, options.env ?? process.env, templates, partials, printCss);
       await k.plugins.boot(config.enablePlugins);
+      await k.templates.syncDefaults(k.shippedTemplates);
       await k.customFields.load();
       k.generation = await readGeneration(db);
       k.generatedAdminToken = await k.auth.bootstrapAdmin(SYSTEM, config.adminToken);
@@ -150,6 +184,7 @@ export class Kubiki {
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); });
     }
     await this.dispatcher.stop();
+    await this.pdf.close();
     await this.db.close();
   }
 }

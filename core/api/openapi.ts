@@ -42,7 +42,7 @@ function listParameters(e: EntityDefinition): Obj[] {
     { name: 'sort', in: 'query', schema: { type: 'string' }, description: 'Comma-separated fields, `-` for descending, e.g. `-createdAt,name`.' },
     { name: 'fields', in: 'query', schema: { type: 'string' }, description: 'Comma-separated fields to return (id and version always come).' },
     { name: 'expand', in: 'query', schema: { type: 'string' }, description: 'Comma-separated reference fields to replace by the referenced record.' },
-    { name: 'total', in: 'query', schema: { type: 'boolean' }, description: 'Also count all matching records.' },
+    { name: 'withTotal', in: 'query', schema: { type: 'boolean' }, description: 'Also count all matching records (answered as `total`).' },
     { name: 'q', in: 'query', schema: { type: 'string' }, description: 'Text search in the title fields.' },
   ];
   for (const f of e.fields.values()) {

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { Command } from 'commander';
 import { configFromEnv, type KubikiConfig } from '../config.ts';
 import { KubikiError } from '../errors.ts';
@@ -105,6 +107,64 @@ program.command('types').description('write TypeScript types of every entity (pl
       fs.writeFileSync(file, await entityTypes(p.manifest.name, entities));
       process.stdout.write(`wrote ${path.relative(process.cwd(), file)}\n`);
     }
+  }));
+
+function versionArg(raw: string, name = '--version'): number {
+  if (!/^\d{1,9}$/.test(raw) || Number(raw) < 1) throw new KubikiError('validation-failed', `${name} must be a version number, got "${raw}"`);
+  return Number(raw);
+}
+
+const templates = program.command('templates').description('document templates: list, show, edit, publish, diff');
+templates.command('list').description('templates with their published and latest versions')
+  .action(() => withKubiki(async (k) => {
+    process.stdout.write(table((await k.templates.list()).map((t) => ({
+      template: t.id, entity: t.entity, published: t.publishedVersion ?? '-', latest: t.latestVersion, locale: t.locale, title: t.title,
+    }))));
+  }));
+templates.command('show <id>').description('print a version\'s source (the published one by default)')
+  .option('--version <n>', 'version to print')
+  .action((id: string, opts: { version?: string }) => withKubiki(async (k) => {
+    const version = opts.version ? versionArg(opts.version) : (await k.templates.published(id)).version;
+    process.stdout.write((await k.templates.version(id, version)).source);
+  }));
+templates.command('edit <id>').description('save a new version from a file, or from $EDITOR; compile errors are refused with line and column')
+  .option('--file <file>', 'read the new source from this file instead of opening an editor')
+  .option('--comment <text>', 'what changed and why', '')
+  .option('--publish', 'publish the new version at once')
+  .action((id: string, opts: { file?: string; comment: string; publish?: boolean }) => withKubiki(async (k) => {
+    let source: string;
+    if (opts.file) {
+      source = fs.readFileSync(opts.file, 'utf8');
+    } else {
+      const editor = process.env.VISUAL || process.env.EDITOR;
+      if (!editor) throw new KubikiError('config-invalid', 'set EDITOR (or give --file <file>) to edit a template');
+      const current = await k.templates.published(id).catch(async () => k.templates.version(id, (await k.templates.summary(id)).latestVersion));
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'kubiki-template-')), `${id}.hbs`);
+      fs.writeFileSync(file, current.source);
+      const { status } = spawnSync(editor, [file], { stdio: 'inherit', shell: true });
+      if (status !== 0) throw new KubikiError('config-invalid', `the editor exited with ${status}; nothing saved`);
+      source = fs.readFileSync(file, 'utf8');
+      if (source === current.source) {
+        process.stdout.write('unchanged; nothing saved\n');
+        return;
+      }
+    }
+    const saved = await k.templates.save(id, { source, ...(opts.comment ? { comment: opts.comment } : {}) }, SYSTEM);
+    process.stdout.write(`saved ${id} version ${saved.version}\n`);
+    if (opts.publish) {
+      await k.templates.publish(id, saved.version, SYSTEM, 'published');
+      process.stdout.write(`published ${id} version ${saved.version}\n`);
+    }
+  }));
+templates.command('publish <id>').description('publish a version (the latest by default); publishing an older one rolls back')
+  .option('--version <n>', 'version to publish')
+  .action((id: string, opts: { version?: string }) => withKubiki(async (k) => {
+    const summary = await k.templates.publish(id, opts.version ? versionArg(opts.version) : undefined, SYSTEM, 'published');
+    process.stdout.write(`published ${id} version ${summary.publishedVersion}\n`);
+  }));
+templates.command('diff <id> <from> <to>').description('unified diff of two versions')
+  .action((id: string, from: string, to: string) => withKubiki(async (k) => {
+    process.stdout.write(await k.templates.diff(id, versionArg(from, 'from'), versionArg(to, 'to')));
   }));
 
 const users = program.command('users').description('manage users');

@@ -97,6 +97,54 @@ const migrations: CoreMigration[] = [
       await db.table('kubiki_meta', trx).insert({ key: 'generation', value: JSON.stringify(1) });
     },
   },
+  {
+    name: '002-templates-documents-settings',
+    async up(db, trx) {
+      const s = () => trx.schema.withSchema(db.schema);
+      await s().createTable('kubiki_settings', (t) => {
+        t.text('key').primary();
+        t.jsonb('value').notNullable();
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.uuid('updated_by');
+      });
+      await s().createTable('kubiki_templates', (t) => {
+        t.text('id').primary();
+        t.text('entity').notNullable();
+        t.integer('published_version');
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+      });
+      await s().createTable('kubiki_template_versions', (t) => {
+        t.text('template_id').notNullable().references('id').inTable(`${db.schema}.kubiki_templates`).onDelete('CASCADE');
+        t.integer('version').notNullable();
+        t.text('origin').notNullable();
+        t.text('source').notNullable();
+        t.jsonb('metadata').notNullable();
+        t.text('source_hash').notNullable();
+        t.text('comment').notNullable().defaultTo('');
+        t.uuid('created_by');
+        t.text('created_by_name').notNullable();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.primary(['template_id', 'version']);
+      });
+      await s().createTable('kubiki_documents', (t) => {
+        t.uuid('id').primary();
+        t.text('template_id').notNullable();
+        t.integer('template_version').notNullable();
+        t.text('entity').notNullable();
+        t.uuid('record_id').notNullable();
+        t.integer('record_version').notNullable();
+        t.text('format').notNullable();
+        t.text('content_type').notNullable();
+        t.binary('content').notNullable();
+        t.text('sha256').notNullable();
+        t.integer('bytes').notNullable();
+        t.uuid('created_by');
+        t.text('created_by_name').notNullable();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.index(['entity', 'record_id', 'created_at']);
+      });
+    },
+  },
 ];
 
 /** Serializes boot-time DDL across instances that start together on one database. */

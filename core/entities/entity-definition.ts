@@ -43,7 +43,7 @@ export interface EntityDefinition {
 }
 
 export const SYSTEM_FIELDS = ['id', 'version', 'createdAt', 'updatedAt', 'createdBy', 'updatedBy'] as const;
-export const RESERVED_QUERY_PARAMS = ['sort', 'limit', 'cursor', 'fields', 'expand', 'total', 'q'] as const;
+export const RESERVED_QUERY_PARAMS = ['sort', 'limit', 'cursor', 'fields', 'expand', 'withTotal', 'q'] as const;
 const reserved = new Set<string>([...SYSTEM_FIELDS, ...RESERVED_QUERY_PARAMS]);
 
 const DECLARED_NAME = /^[a-z][a-zA-Z0-9]{0,62}$/;

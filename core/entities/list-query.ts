@@ -172,9 +172,9 @@ export function parseListQuery(entity: EntityDefinition, query: Record<string, s
       }
       case 'cursor': cursor = single(); break;
       case 'q': spec.q = single(); break;
-      case 'total': {
+      case 'withTotal': {
         const raw = single();
-        if (raw !== 'true' && raw !== 'false') throw fieldError('bad-query', 'total', 'type', 'total must be true or false');
+        if (raw !== 'true' && raw !== 'false') throw fieldError('bad-query', 'withTotal', 'type', 'withTotal must be true or false');
         spec.total = raw === 'true';
         break;
       }

@@ -7,6 +7,7 @@ import { authRoutes } from './routes/auth-routes.ts';
 import { entityRoutes } from './routes/entity-routes.ts';
 import { metaRoutes } from './routes/meta-routes.ts';
 import { systemRoutes } from './routes/system-routes.ts';
+import { templateRoutes } from './routes/template-routes.ts';
 
 /** The HTTP API: core routes first, then plugin routes, then generic entity CRUD. */
 export function createApp(k: Kubiki): Koa {
@@ -16,6 +17,7 @@ export function createApp(k: Kubiki): Koa {
   systemRoutes(core, k);
   authRoutes(core, k);
   metaRoutes(core, k);
+  templateRoutes(core, k);
   const entities = new Router();
   entityRoutes(entities, k);
   app.use(requestLifecycle(k.logger));

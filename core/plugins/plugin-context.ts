@@ -6,10 +6,14 @@ import type { EntityRepository } from '../entities/entity-repository.ts';
 import type { EventHandler } from '../events/event-dispatcher.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { PluginManifest } from './plugin-manifest.ts';
+import type { DocumentTotalsProvider } from '../templates/document-data.ts';
+import type { StoredDocument } from '../templates/document-service.ts';
 
 export type { KubikiEvent } from '../events/outbox.ts';
 export type { ApiRecord } from '../entities/record-codec.ts';
 export type { Principal } from '../auth/principal.ts';
+export type { DocumentTotalsProvider } from '../templates/document-data.ts';
+export type { StoredDocument } from '../templates/document-service.ts';
 
 /** A route a plugin adds under /api/<plugin>/…; `permission` is checked before the handler runs. */
 export interface PluginRoute {
@@ -45,6 +49,10 @@ export interface PluginContext {
   /** Adds an HTTP route under /api/<plugin>/ that exists only while the plugin is enabled. */
   route(route: PluginRoute): void;
   isEnabled(plugin: string): boolean;
+  /** Adds computed values (totals, VAT lines…) to the documents printed for one of this plugin's entities. */
+  documentTotals(entity: string, provide: DocumentTotalsProvider): void;
+  /** Renders a template's published version for a record and stores the document (the "render document" action). */
+  renderDocument(templateId: string, recordId: string, options: { actor: Principal; format?: 'html' | 'pdf' }): Promise<StoredDocument>;
 }
 
 /** What a plugin's code module exports as default. */

@@ -16,6 +16,7 @@ import type { EventDispatcher } from '../events/event-dispatcher.ts';
 import type { ExtensionPoints } from './extension-points.ts';
 import type { DiscoveredPlugin } from './plugin-manifest.ts';
 import type { MigrationModule, PluginContext, PluginModule, PluginRoute } from './plugin-context.ts';
+import type { DocumentTotalsProvider } from '../templates/document-data.ts';
 
 export type PluginState = 'available' | 'installed' | 'enabled' | 'disabled';
 
@@ -46,6 +47,10 @@ export interface PluginManagerDeps {
   dispatcher: EventDispatcher;
   extensionPoints: ExtensionPoints;
   env: NodeJS.ProcessEnv;
+  documents: {
+    provideTotals(plugin: string, entity: string, provide: DocumentTotalsProvider): void;
+    render: PluginContext['renderDocument'];
+  };
 }
 
 /**
@@ -325,6 +330,11 @@ export class PluginManager {
         this.routes.set(name, list);
       },
       isEnabled: this.isEnabled,
+      documentTotals: (entity, provide) => {
+        if (!entity.startsWith(`${name}.`)) throw new KubikiError('forbidden', `plugin ${name} may provide document totals only for its own entities, not ${entity}`);
+        this.deps.documents.provideTotals(name, entity, provide);
+      },
+      renderDocument: (templateId, recordId, options) => this.deps.documents.render(templateId, recordId, options),
     };
   }
 }

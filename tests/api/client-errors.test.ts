@@ -212,7 +212,7 @@ describe('list queries', () => {
     const page = await t.api('GET', '/api/alpha/widgets?sort=code&limit=1');
     expect(page.body.next).toEqual(expect.any(String));
     await expectProblem(() => t.api('GET', `/api/alpha/widgets?sort=-code&limit=1&cursor=${page.body.next}`), 400, 'bad-query', { field: 'cursor', rule: 'cursor' });
-    await expectProblem(() => t.api('GET', '/api/alpha/widgets?total=yes'), 400, 'bad-query', { field: 'total', rule: 'type' });
+    await expectProblem(() => t.api('GET', '/api/alpha/widgets?withTotal=yes'), 400, 'bad-query', { field: 'withTotal', rule: 'type' });
     await expectProblem(() => t.api('GET', '/api/alpha/widgets?fields=code,bogus'), 400, 'bad-query', { field: 'bogus', rule: 'unknown-field' });
     await expectProblem(() => t.api('GET', '/api/alpha/widgets?expand=name'), 400, 'bad-query', { field: 'name', rule: 'expandable' });
     await expectProblem(() => t.api('GET', `/api/alpha/widgets/${widgetId}?bogus=1`), 400, 'bad-query', { field: 'bogus', rule: 'unknown-parameter' });

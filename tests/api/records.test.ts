@@ -59,7 +59,7 @@ describe('records over REST', () => {
       const r = await t.api('POST', '/api/alpha/widgets', widget(`L-${String(i).padStart(2, '0')}`, { quantity: i, color: i % 2 ? 'green' : 'blue', price: `${i}.00` }));
       expect(r.status).toBe(201);
     }
-    const green = await t.api('GET', '/api/alpha/widgets?color=green&quantity[gte]=5&sort=-quantity&total=true');
+    const green = await t.api('GET', '/api/alpha/widgets?color=green&quantity[gte]=5&sort=-quantity&withTotal=true');
     expect(green.status).toBe(200);
     expect(green.body.data.map((w: { quantity: number }) => w.quantity)).toEqual([11, 9, 7, 5]);
     expect(green.body.total).toBe(4);

@@ -96,7 +96,7 @@ describe('own-records grants (":own", owner = createdBy)', () => {
   });
 
   it('lists only the records the user created, with a matching total', async () => {
-    const list = await t.api('GET', '/api/alpha/widgets?total=true&limit=100', undefined, { token: a.token });
+    const list = await t.api('GET', '/api/alpha/widgets?withTotal=true&limit=100', undefined, { token: a.token });
     expect(list.status).toBe(200);
     expect(list.body.data.map((w: { id: string }) => w.id)).toEqual([aWidget]);
     expect(list.body.total).toBe(1);
@@ -104,7 +104,7 @@ describe('own-records grants (":own", owner = createdBy)', () => {
     const filtered = await t.api('GET', `/api/alpha/widgets?id=${bWidget}`, undefined, { token: a.token });
     expect(filtered.status).toBe(200);
     expect(filtered.body.data).toEqual([]);
-    const all = await t.api('GET', '/api/alpha/widgets?total=true&limit=100');
+    const all = await t.api('GET', '/api/alpha/widgets?withTotal=true&limit=100');
     expect(all.body.total).toBeGreaterThanOrEqual(3);
   });
 
@@ -188,7 +188,7 @@ describe('wildcards', () => {
 
   it('a full grant beside an ":own" grant wins', async () => {
     const u = await t.userWith(['alpha.widgets.*:own', 'alpha.widgets.read']);
-    const all = await t.api('GET', '/api/alpha/widgets?total=true', undefined, { token: u.token });
+    const all = await t.api('GET', '/api/alpha/widgets?withTotal=true', undefined, { token: u.token });
     expect(all.body.total).toBeGreaterThan(1);
   });
 });

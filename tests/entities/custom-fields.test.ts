@@ -90,7 +90,7 @@ describe('custom fields', () => {
     expect(gold.body.data.map((w: { code: string }) => w.code)).toEqual(['CF-1', 'CF-3']);
     const range = await t.api('GET', '/api/alpha/widgets?x_points[gte]=20&x_points[lt]=40&sort=-x_points');
     expect(range.body.data.map((w: { x_points: number }) => w.x_points)).toEqual([30, 20]);
-    const inList = await t.api('GET', '/api/alpha/widgets?x_loyalty[in]=bronze,silver&sort=x_points&total=true');
+    const inList = await t.api('GET', '/api/alpha/widgets?x_loyalty[in]=bronze,silver&sort=x_points&withTotal=true');
     expect(inList.body.data.map((w: { code: string }) => w.code)).toEqual(['CF-2', 'CF-4']);
     expect(inList.body.total).toBe(2);
     const none = await t.api('GET', '/api/alpha/widgets?x_loyalty[null]=true&code[contains]=CF-');
