@@ -13,6 +13,8 @@ export interface KubikiConfig {
   logLevel: string;
   /** Folders scanned for plugins, in order; a plugin name found twice is an error. */
   pluginDirs: string[];
+  /** Chromium used for PDF documents; PDF output is refused (406) when it is not there. */
+  chromiumPath: string;
   /** Folders of shipped document templates (`<plugin>/<name>.hbs`, `partials/`, `print.css`). */
   templateDirs: string[];
   /** Plugins to install and enable on first start (the `base` plugin always is). */
@@ -50,6 +52,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     host: env.HOST || '0.0.0.0',
     logLevel: env.LOG_LEVEL || 'info',
     pluginDirs: env.KUBIKI_PLUGIN_DIRS ? list(env.KUBIKI_PLUGIN_DIRS).map((d) => path.resolve(d)) : [path.join(repoRoot, 'plugins')],
+    chromiumPath: env.KUBIKI_CHROMIUM || '/usr/bin/chromium',
     templateDirs: env.KUBIKI_TEMPLATE_DIRS ? list(env.KUBIKI_TEMPLATE_DIRS).map((d) => path.resolve(d)) : [path.join(repoRoot, 'templates')],
     enablePlugins: list(env.KUBIKI_ENABLE_PLUGINS),
     adminToken: env.KUBIKI_ADMIN_TOKEN || undefined,

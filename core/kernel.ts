@@ -88,7 +88,7 @@ export class Kubiki {
     const engine = new TemplateEngine(partials);
     this.templates = new TemplateStore(db, engine);
     this.company = new CompanyProfiles(db);
-    this.pdf = new PdfRenderer({ logger });
+    this.pdf = new PdfRenderer({ logger, executablePath: config.chromiumPath });
     this.documents = new DocumentService({
       db, engine, store: this.templates, pdf: this.pdf, printCss,
       repository: (entity) => {
