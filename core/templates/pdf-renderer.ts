@@ -112,7 +112,10 @@ export class PdfRenderer {
         const url = route.request().url();
         if (url.startsWith('data:')) return route.continue();
         this.logger?.debug({ url }, 'blocked a request from a PDF document');
-        return route.abort('blockedbyclient');
+        // ERR_ABORTED, not ERR_BLOCKED_BY_CLIENT: a refused navigation (<meta http-equiv="refresh">)
+        // then leaves the document in place instead of committing an error page mid-print, which
+        // made printToPDF fail ("Printing failed") about one render in eight.
+        return route.abort('aborted');
       });
       const tab = await context.newPage();
       tab.setDefaultTimeout(STEP_TIMEOUT_MS);
