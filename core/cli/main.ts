@@ -35,7 +35,8 @@ function table(rows: Record<string, unknown>[]): string {
 }
 
 const program = new Command();
-program.name('kubiki').description('Kubiki: modular ERP/CRM').version(coreVersion);
+// Positional: the root's --version is read only before a subcommand, so `templates show <id> --version N` reaches the subcommand.
+program.name('kubiki').description('Kubiki: modular ERP/CRM').version(coreVersion).enablePositionalOptions();
 
 program.command('start').description('run the HTTP API (embedded PGlite unless DATABASE_URL is set)')
   .option('-p, --port <port>', 'port to listen on (default: PORT or 3000)')

@@ -43,6 +43,10 @@ export type CompanyProfile = Record<string, unknown>;
 
 const validate = createAjv().compile(companyProfileSchema);
 
+/** JSON with object keys sorted: jsonb hands back nested objects (bank) with its own key order. */
+const canonical = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v);
+
 export class CompanyProfiles {
   constructor(private readonly db: Database) {}
 
@@ -64,7 +68,7 @@ export class CompanyProfiles {
         .onConflict('key').merge({ value: JSON.stringify(profile), updated_by: actor.userId, updated_at: trx.fn.now() });
       const changes: Record<string, { before: unknown; after: unknown }> = {};
       for (const key of new Set([...Object.keys(before), ...Object.keys(profile)])) {
-        if (JSON.stringify(before[key]) !== JSON.stringify(profile[key])) changes[key] = { before: key === 'logo' ? '(image)' : before[key] ?? null, after: key === 'logo' ? '(image)' : profile[key] ?? null };
+        if (canonical(before[key]) !== canonical(profile[key])) changes[key] = { before: key === 'logo' ? '(image)' : before[key] ?? null, after: key === 'logo' ? '(image)' : profile[key] ?? null };
       }
       await writeAudit(this.db, trx, { actor, action: 'updated', plugin: 'core', entity: 'settings', recordId: 'company', changes, requestId });
     });

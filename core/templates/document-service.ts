@@ -48,7 +48,7 @@ const toDocument = (r: Row): StoredDocument => ({
 const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** The page every document body is printed on: charset, title, paper size, print stylesheet. */
-function htmlPage(version: TemplateVersion, body: string, printCss: string): string {
+export function htmlPage(version: TemplateVersion, body: string, printCss: string): string {
   const { paper, landscape, locale, title } = version.metadata;
   const lang = locale.slice(0, 2);
   return `<!doctype html>

@@ -24,6 +24,25 @@ parser.parseError = (message, hash) => {
 /** Handlebars' message minus its ASCII-art excerpt; the position is reported separately. */
 const firstLine = (message: string): string => message.split('\n').filter((l) => !/^-*\^$/.test(l)).slice(0, 1).concat(message.split('\n').slice(3)).join(' ').trim();
 
+/**
+ * The innermost block still open at the end of `source` (1-based position). When the parser hits
+ * the end of the template inside a block, its own position is that of the last token read, which
+ * can be lines away from the `{{#if}}` that was never closed.
+ */
+function unclosedBlock(source: string): { line: number; column: number; tag: string } | undefined {
+  // Comments may contain tags: blank them out, keeping offsets.
+  const text = source.replace(/\{\{!--[\s\S]*?--\}\}|\{\{![\s\S]*?\}\}/g, (m) => m.replace(/[^\n]/g, ' '));
+  const open: { index: number; kind: string; name: string }[] = [];
+  for (const m of text.matchAll(/\{\{~?\s*([#^/])\s*([>*]?\s*[^\s}~()]+)/g)) {
+    if (m[1] === '/') open.pop();
+    else open.push({ index: m.index, kind: m[1], name: m[2].replace(/^[>*]\s*/, '') });
+  }
+  const last = open.at(-1);
+  if (!last) return undefined;
+  const before = text.slice(0, last.index);
+  return { line: before.split('\n').length, column: last.index - before.lastIndexOf('\n'), tag: `{{${last.kind}${last.name}}}` };
+}
+
 function compileError(error: unknown, source: string): KubikiError {
   const e = error as Error & { loc?: { first_line: number; first_column: number }; lineNumber?: number; column?: number };
   let line = e.loc?.first_line ?? e.lineNumber;
@@ -32,7 +51,12 @@ function compileError(error: unknown, source: string): KubikiError {
     line = source.split('\n').length;
     column = undefined;
   }
-  const message = e.message.replace(/ - \d+:\d+$/, '');
+  let message = e.message.replace(/ - \d+:\d+$/, '');
+  const unclosed = /got 'EOF'/.test(message) ? unclosedBlock(source) : undefined;
+  if (unclosed) {
+    ({ line, column } = unclosed);
+    message = `${unclosed.tag} is never closed: {{/${unclosed.tag.slice(3, -2)}}} is missing`;
+  }
   const detail = `line ${line}${column ? `, column ${column}` : ''}: ${firstLine(message)}`;
   return new KubikiError('template-compile-error', detail, {
     issues: [{ field: 'source', rule: 'handlebars', message: detail }],

@@ -67,6 +67,7 @@ describe('money', () => {
     expect(() => ru('{{money "12,50" "RUB"}}')).toThrow(/money: amount must be a decimal string like "1234.50", got "12,50"/);
     expect(() => ru('{{money "1e3" "RUB"}}')).toThrow(/decimal string/);
     expect(() => ru('{{money "1" "RUBLES"}}')).toThrow(/money: currency must be/);
+    expect(ru('{{money "1234.5" missing}}')).toBe('1\u00a0234,50');
     expect(() => ru('{{money "1" "XYZ" locale="not a locale"}}')).toThrow(/invalid locale/);
     expect(() => ru('{{money "1"}}')).toThrow(/money: expects 2 argument/);
   });

@@ -22,12 +22,35 @@ function fixed(value: DecValue, decimals: number): NumericString {
   return (rounded.isZero() ? rounded.abs() : rounded).toFixed(decimals) as NumericString;
 }
 
+// Building an Intl formatter costs far more than using one (60% of an invoice's render time):
+// keep them per locale and options. Few distinct combinations exist, so the cache stays small.
+const numberFormats = new Map<string, Intl.NumberFormat>();
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
+
 function numberFormat(name: string, locale: string, options: Intl.NumberFormatOptions): Intl.NumberFormat {
-  try {
-    return new Intl.NumberFormat(locale, options);
-  } catch (error) {
-    throw new Error(`${name}: ${(error as Error).message}`);
+  const key = `${locale}|${JSON.stringify(options)}`;
+  let format = numberFormats.get(key);
+  if (!format) {
+    try {
+      format = new Intl.NumberFormat(locale, options);
+    } catch (error) {
+      throw new Error(`${name}: ${(error as Error).message}`);
+    }
+    if (numberFormats.size > 1000) numberFormats.clear();
+    numberFormats.set(key, format);
   }
+  return format;
+}
+
+function dateFormat(locale: string, options: Intl.DateTimeFormatOptions): Intl.DateTimeFormat {
+  const key = `${locale}|${JSON.stringify(options)}`;
+  let format = dateFormats.get(key);
+  if (!format) {
+    format = new Intl.DateTimeFormat(locale, { ...options, timeZone: 'UTC' });
+    if (dateFormats.size > 1000) dateFormats.clear();
+    dateFormats.set(key, format);
+  }
+  return format;
 }
 
 /** A currency code ("RUB") or an expanded currency record ({ code: "RUB", … }) → "RUB". */
@@ -47,8 +70,11 @@ const money: DocumentHelper = (...args) => {
   const [amount, currency] = call.params;
   if (isBlank(amount)) return '';
   const value = toDecimal('money', amount, 'amount');
-  const code = currencyCode('money', currency);
   const locale = resolveLocale('money', call);
+  // No currency yet (a draft, a preview from partial sample data): the amount alone, 2 decimals;
+  // the preview lists the missing currency field. A malformed currency still fails.
+  if (isBlank(currency)) return numberFormat('money', locale, { minimumFractionDigits: 2, maximumFractionDigits: 2 }).format(fixed(value, 2));
+  const code = currencyCode('money', currency);
   const display = call.hash.display ?? 'symbol';
   if (typeof display !== 'string' || !CURRENCY_DISPLAYS.has(display)) {
     throw new Error('money: display must be one of symbol, narrowSymbol, code, name');
@@ -140,7 +166,7 @@ const date: DocumentHelper = (...args) => {
     : undefined;
   if (!options) throw new Error('date: format must be one of short, long, numeric');
   const locale = resolveLocale('date', call);
-  return new Intl.DateTimeFormat(locale, { ...options, timeZone: 'UTC' }).format(parseDate('date', value));
+  return dateFormat(locale, options).format(parseDate('date', value));
 };
 
 export const formattingHelpers: Readonly<Record<string, DocumentHelper>> = { money, number, percent, date };

@@ -66,14 +66,21 @@ export function resolveLocale(name: string, call: HelperCall): string {
   const fromRoot = ownProp(ownProp(data, 'root'), 'locale');
   const raw = isBlank(fromHash) ? (isBlank(fromRoot) ? DEFAULT_LOCALE : fromRoot) : fromHash;
   if (typeof raw !== 'string') throw new Error(`${name}: locale must be a string like "ru-RU"`);
+  const known = canonicalLocales.get(raw);
+  if (known) return known;
   try {
     const [canonical] = Intl.getCanonicalLocales(raw);
-    if (canonical) return canonical;
+    if (canonical) {
+      if (canonicalLocales.size < 1000) canonicalLocales.set(raw, canonical);
+      return canonical;
+    }
   } catch {
     // fall through to the error below
   }
   throw new Error(`${name}: invalid locale "${raw}"`);
 }
+
+const canonicalLocales = new Map<string, string>();
 
 /** The language part of a locale: "ru-RU" → "ru". */
 export function languageOf(locale: string): string {
