@@ -5,7 +5,8 @@
 
 import { accessSync, constants, statSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+// playwright-core takes half a second to import: loaded on the first PDF, not at every start.
+import type { Browser, BrowserContext } from 'playwright-core';
 import { KubikiError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 
@@ -143,8 +144,8 @@ export class PdfRenderer {
     const current = this.browser;
     if (current) return current;
     const started = performance.now();
-    const launching = chromium
-      .launch({ executablePath: this.executablePath, headless: true, args: [...CHROMIUM_ARGS, ...NO_NETWORK.args], proxy: NO_NETWORK.proxy })
+    const launching = import('playwright-core')
+      .then(({ chromium }) => chromium.launch({ executablePath: this.executablePath, headless: true, args: [...CHROMIUM_ARGS, ...NO_NETWORK.args], proxy: NO_NETWORK.proxy }))
       .then((browser) => {
         this.logger?.info({ ms: Math.round(performance.now() - started), version: browser.version() }, 'launched Chromium for PDF output');
         browser.on('disconnected', () => {
