@@ -94,7 +94,7 @@ function main(): number {
   if (!fixture) throw new Error(`${TEMPLATE_ID} not found under tests/fixtures/templates`);
   const printCss = readFileSync(join(repoRoot, 'templates/print.css'), 'utf8');
   const version: TemplateVersion = {
-    templateId: fixture.id, version: 1, origin: 'default', source: fixture.source, metadata: fixture.metadata,
+    id: fixture.id, version: 1, origin: 'default', source: fixture.source, metadata: fixture.metadata,
     sourceHash: '', comment: '', createdBy: 'bench', createdAt: new Date().toISOString(),
   };
   const ctx: DocumentContext = { templateId: fixture.id, templateVersion: version.version, metadata: fixture.metadata };

@@ -98,7 +98,7 @@ const migrations: CoreMigration[] = [
     },
   },
   {
-    name: '002-templates-documents-settings',
+    name: '002-versioned-items-documents-settings',
     async up(db, trx) {
       const s = () => trx.schema.withSchema(db.schema);
       await s().createTable('kubiki_settings', (t) => {
@@ -107,14 +107,18 @@ const migrations: CoreMigration[] = [
         t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
         t.uuid('updated_by');
       });
-      await s().createTable('kubiki_templates', (t) => {
-        t.text('id').primary();
-        t.text('entity').notNullable();
+      // Versioned items: document templates and workflow definitions share one history.
+      await s().createTable('kubiki_versioned_items', (t) => {
+        t.text('kind').notNullable();
+        t.text('item_id').notNullable();
+        t.text('entity');
         t.integer('published_version');
         t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.primary(['kind', 'item_id']);
       });
-      await s().createTable('kubiki_template_versions', (t) => {
-        t.text('template_id').notNullable().references('id').inTable(`${db.schema}.kubiki_templates`).onDelete('CASCADE');
+      await s().createTable('kubiki_item_versions', (t) => {
+        t.text('kind').notNullable();
+        t.text('item_id').notNullable();
         t.integer('version').notNullable();
         t.text('origin').notNullable();
         t.text('source').notNullable();
@@ -124,7 +128,8 @@ const migrations: CoreMigration[] = [
         t.uuid('created_by');
         t.text('created_by_name').notNullable();
         t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
-        t.primary(['template_id', 'version']);
+        t.primary(['kind', 'item_id', 'version']);
+        t.foreign(['kind', 'item_id']).references(['kind', 'item_id']).inTable(`${db.schema}.kubiki_versioned_items`).onDelete('CASCADE');
       });
       await s().createTable('kubiki_documents', (t) => {
         t.uuid('id').primary();

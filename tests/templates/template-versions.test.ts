@@ -14,7 +14,7 @@ let orderId: string;
 let v1Source: string;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kubiki-templates-'));
 
-const versionsOf = (id: string): Promise<number> => t.count('kubiki_template_versions', { template_id: id });
+const versionsOf = (id: string): Promise<number> => t.count('kubiki_item_versions', { kind: 'templates', item_id: id });
 const templateAudit = (): Promise<number> => t.count('kubiki_audit', { plugin: 'core', entity: 'templates' });
 
 beforeAll(async () => {
@@ -60,7 +60,7 @@ describe('versions', () => {
     const auditBefore = await templateAudit();
     const saved = await t.api('PUT', `/api/templates/${INVOICE}`, { source: v2Source(), comment: 'edition marker in the title' });
     expect(saved.status, JSON.stringify(saved.body)).toBe(200);
-    expect(saved.body).toMatchObject({ templateId: INVOICE, version: 2, origin: 'edit', comment: 'edition marker in the title', createdBy: 'admin' });
+    expect(saved.body).toMatchObject({ id: INVOICE, version: 2, origin: 'edit', comment: 'edition marker in the title', createdBy: 'admin' });
     expect(await templateAudit()).toBe(auditBefore + 1);
 
     const summary = await t.api('GET', `/api/templates/${INVOICE}`);
@@ -141,7 +141,7 @@ describe('versions', () => {
 
   it('creates new templates only with valid metadata', async () => {
     const source = '<h1>{{record.number}}</h1>\n';
-    const [versionsBefore, auditBefore] = [await t.count('kubiki_template_versions'), await templateAudit()];
+    const [versionsBefore, auditBefore] = [await t.count('kubiki_item_versions', { kind: 'templates' }), await templateAudit()];
     const noMeta = await t.api('PUT', '/api/templates/alpha.order-note', { source });
     expect(noMeta).toMatchObject({ status: 400, body: { code: 'validation-failed', field: 'metadata' } });
     const badEntity = await t.api('PUT', '/api/templates/alpha.order-note', { source, metadata: { title: 'Note', entity: 'Alpha Orders' } });
@@ -153,7 +153,7 @@ describe('versions', () => {
     expect(badId).toMatchObject({ status: 400, body: { field: 'id' } });
     const unknownKey = await t.api('PUT', '/api/templates/alpha.order-note', { source, metadata: { title: 'Note', entity: 'alpha.orders' }, publish: true });
     expect(unknownKey).toMatchObject({ status: 400, body: { field: 'publish' } });
-    expect(await t.count('kubiki_template_versions')).toBe(versionsBefore);
+    expect(await t.count('kubiki_item_versions', { kind: 'templates' })).toBe(versionsBefore);
     expect(await templateAudit()).toBe(auditBefore);
 
     const created = await t.api('PUT', '/api/templates/alpha.order-note', { source, metadata: { title: 'Note', entity: 'alpha.orders', paper: 'A5' }, comment: 'new' });
