@@ -17,6 +17,8 @@ export interface KubikiConfig {
   chromiumPath: string;
   /** Folders of shipped document templates (`<plugin>/<name>.hbs`, `partials/`, `print.css`). */
   templateDirs: string[];
+  /** Folders of cross-module workflow definitions (`*.yaml|json`; plugins ship theirs in plugins/<name>/workflows/). */
+  workflowDirs: string[];
   /** Plugins to install and enable on first start (the `base` plugin always is). */
   enablePlugins: string[];
   adminToken?: string;
@@ -54,6 +56,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     pluginDirs: env.KUBIKI_PLUGIN_DIRS ? list(env.KUBIKI_PLUGIN_DIRS).map((d) => path.resolve(d)) : [path.join(repoRoot, 'plugins')],
     chromiumPath: env.KUBIKI_CHROMIUM || '/usr/bin/chromium',
     templateDirs: env.KUBIKI_TEMPLATE_DIRS ? list(env.KUBIKI_TEMPLATE_DIRS).map((d) => path.resolve(d)) : [path.join(repoRoot, 'templates')],
+    workflowDirs: env.KUBIKI_WORKFLOW_DIRS ? list(env.KUBIKI_WORKFLOW_DIRS).map((d) => path.resolve(d)) : [path.join(repoRoot, 'workflows')],
     enablePlugins: list(env.KUBIKI_ENABLE_PLUGINS),
     adminToken: env.KUBIKI_ADMIN_TOKEN || undefined,
     sessionTtlSeconds: intEnv(env, 'KUBIKI_SESSION_TTL', 12 * 3600),

@@ -27,6 +27,8 @@ import { CompanyProfiles } from './templates/company-profile.ts';
 import { DocumentService } from './templates/document-service.ts';
 import type { DocumentTotalsProvider } from './templates/document-data.ts';
 import { PdfRenderer } from './templates/pdf-renderer.ts';
+import { WorkflowStore, type ShippedWorkflow } from './workflows/workflow-store.ts';
+import { discoverWorkflows } from './workflows/workflow-catalog.ts';
 import { createApp } from './http/app.ts';
 
 export const coreVersion: string = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -57,6 +59,7 @@ export class Kubiki {
   readonly company: CompanyProfiles;
   readonly documents: DocumentService;
   readonly pdf: PdfRenderer;
+  readonly workflows: WorkflowStore;
   /** Computed values plugins add to documents, by entity (`ctx.documentTotals`). */
   readonly documentTotals = new Map<string, { plugin: string; provide: DocumentTotalsProvider }[]>();
   readonly app: Koa;
@@ -68,7 +71,8 @@ export class Kubiki {
   private server?: Server;
 
   private constructor(readonly config: KubikiConfig, readonly db: Database, readonly logger: Logger, plugins: DiscoveredPlugin[], env: NodeJS.ProcessEnv,
-    private readonly shippedTemplates: ShippedTemplate[], partials: Record<string, string>, printCss: string) {
+    private readonly shippedTemplates: ShippedTemplate[], partials: Record<string, string>, printCss: string,
+    private readonly shippedWorkflows: ShippedWorkflow[]) {
     this.registry = new EntityRegistry(createAjv());
     for (const p of plugins) for (const e of p.entities) this.registry.add(e);
     const isEnabled = (name: string) => this.plugins.isEnabled(name);
@@ -98,6 +102,13 @@ export class Kubiki {
       company: () => this.company.get(),
       totals: (entity) => (this.documentTotals.get(entity) ?? []).filter((t) => this.plugins.isEnabled(t.plugin)).map((t) => t.provide),
     });
+    this.workflows = new WorkflowStore(db, async () => ({
+      hasEntity: (q) => this.registry.has(q),
+      entityFields: (q) => (this.registry.has(q) ? this.registry.get(q).fields : undefined),
+      roles: new Set((await this.auth.listRoles()).map((r) => r.name)),
+      templates: new Set((await this.templates.list()).map((t) => t.id)),
+      workflows: new Set((await this.workflows.list()).map((w) => w.id)),
+    }));
     this.app = createApp(this);
   }
 
@@ -107,13 +118,15 @@ export class Kubiki {
     // Plugin problems (bad manifest, cycle, missing dependency) fail before touching the database.
     const plugins = sortPlugins(discoverPlugins(config.pluginDirs), coreVersion);
     const { templates, partials } = discoverTemplates(config.templateDirs);
+    const workflows = discoverWorkflows(config.workflowDirs, plugins.map((p) => ({ name: p.manifest.name, dir: p.dir })));
     const printCss = config.templateDirs.map((d) => path.join(d, 'print.css')).filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
     const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, dbSchema: config.dbSchema, knex: options.knex });
     try {
       await runCoreMigrations(db);
-      const k = new Kubiki(config, db, logger, plugins, options.env ?? process.env, templates, partials, printCss);
+      const k = new Kubiki(config, db, logger, plugins, options.env ?? process.env, templates, partials, printCss, workflows);
       await k.plugins.boot(config.enablePlugins);
       await k.templates.syncDefaults(k.shippedTemplates);
+      await k.workflows.syncDefaults(k.shippedWorkflows);
       await k.customFields.load();
       k.generation = await readGeneration(db);
       k.generatedAdminToken = await k.auth.bootstrapAdmin(SYSTEM, config.adminToken);

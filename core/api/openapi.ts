@@ -95,6 +95,25 @@ function entityPaths(e: EntityDefinition): Obj {
 const coreTag = 'core';
 const simple = (summary: string, responses: Obj = { 200: { description: 'OK' } }, extra: Obj = {}) => ({ tags: [coreTag], summary, responses: { ...responses, 401: problemRef, 403: problemRef }, ...extra });
 
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string' } };
+
+/** The routes every versioned item has (templates, workflows): see core/http/routes/versioned-routes.ts. */
+function versionedPaths(prefix: string, noun: string, permission: string): Obj {
+  const versions = (name: string) => ({ name, in: 'query', schema: { type: 'integer', minimum: 1 } });
+  return {
+    [prefix]: { get: simple(`List ${noun}s (${permission}.read)`) },
+    [`${prefix}/{id}`]: {
+      parameters: [idParam],
+      get: simple(`A ${noun} version: published, latest, or ?version=N`, { 200: { description: 'Version' }, 404: problemRef }, { parameters: [versions('version')] }),
+      put: simple(`Save a new version (${permission}.manage)`, { 200: { description: 'Saved version' }, 400: problemRef }),
+    },
+    [`${prefix}/{id}/versions`]: { parameters: [idParam], get: simple('Versions, newest first') },
+    [`${prefix}/{id}/publish`]: { parameters: [idParam], post: simple('Publish a version (the latest by default)', { 200: { description: 'Summary' }, 404: problemRef }) },
+    [`${prefix}/{id}/rollback`]: { parameters: [idParam], post: simple('Publish an earlier version', { 200: { description: 'Summary' }, 400: problemRef, 404: problemRef }) },
+    [`${prefix}/{id}/diff`]: { parameters: [idParam, versions('from'), versions('to')], get: simple('Unified diff of two versions', { 200: { description: 'Diff' }, 400: problemRef, 404: problemRef }) },
+  };
+}
+
 function corePaths(): Obj {
   const pluginName = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
   return {
@@ -133,6 +152,17 @@ function corePaths(): Obj {
         parameters: ['entity', 'id', 'limit', 'before'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
       }),
     },
+    ...versionedPaths('/api/templates', 'document template', 'core.templates'),
+    '/api/templates/{id}/preview': { parameters: [idParam], post: simple('Render a version for a record or sample data; lists missing fields', { 200: { description: 'HTML and missingFields' }, 400: problemRef, 404: problemRef }) },
+    '/api/templates/{id}/render': { parameters: [idParam], post: simple('Render the published version for a record and store the document (core.documents.create)', { 201: { description: 'Stored document' }, 400: problemRef, 404: problemRef, 406: problemRef }) },
+    '/api/documents': { get: simple('Stored documents, newest first', { 200: { description: 'Documents' }, 400: problemRef }, { parameters: ['entity', 'recordId', 'limit'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })) }) },
+    '/api/documents/{id}': { parameters: [idParam], get: simple('Metadata of a stored document', { 200: { description: 'Document' }, 404: problemRef }) },
+    '/api/documents/{id}/content': { parameters: [idParam], get: simple('The stored bytes, exactly as rendered', { 200: { description: 'HTML or PDF' }, 404: problemRef }) },
+    '/api/settings/company': { get: simple('Company profile printed on documents'), put: simple('Replace the company profile (core.settings.manage)', { 200: { description: 'Profile' }, 400: problemRef }) },
+    '/api/workflows/schema.json': { get: simple('JSON Schema of workflow definitions') },
+    '/api/workflows/validate': { post: simple('Validate a definition: every error with its JSON path', { 200: { description: '{ valid, errors }' }, 400: problemRef }) },
+    ...versionedPaths('/api/workflows', 'workflow definition', 'core.workflows'),
+    '/api/workflows/{id}/diagram': { parameters: [idParam], get: simple('Mermaid diagram of a version (published by default)', { 200: { description: 'Mermaid text' }, 404: problemRef }) },
     '/api/meta/entities': { get: simple('Entities of enabled plugins with their fields') },
     '/api/meta/entities/{plugin}/{entity}/fields': {
       parameters: ['plugin', 'entity'].map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),

@@ -9,6 +9,9 @@ import { KubikiError } from '../errors.ts';
 import { Kubiki, coreVersion } from '../kernel.ts';
 import { SYSTEM } from '../auth/principal.ts';
 import { createLogger } from '../logger.ts';
+import { parseDefinitionText } from '../workflows/definition-parser.ts';
+import { checkDefinitionSchema } from '../workflows/definition-schema.ts';
+import { toMermaid } from '../workflows/mermaid-diagram.ts';
 
 /** Opens Kubiki for a one-shot command: no HTTP server, no background work. */
 async function withKubiki<T>(work: (k: Kubiki) => Promise<T>, overrides: Partial<KubikiConfig> = {}): Promise<T> {
@@ -167,6 +170,29 @@ templates.command('diff <id> <from> <to>').description('unified diff of two vers
   .action((id: string, from: string, to: string) => withKubiki(async (k) => {
     process.stdout.write(await k.templates.diff(id, versionArg(from, 'from'), versionArg(to, 'to')));
   }));
+
+const workflow = program.command('workflow').description('workflow definitions (YAML or JSON): validate, draw');
+workflow.command('validate <file>').description('check a definition against the schema and this installation\'s entities, roles and templates; prints every error')
+  .action((file: string) => withKubiki(async (k) => {
+    // The same check as POST /api/workflows/validate: entities, fields, roles, templates, workflows.
+    const result = await k.workflows.validate(parseDefinitionText(fs.readFileSync(file, 'utf8'), file));
+    if (result.ok) {
+      process.stdout.write('valid\n');
+      return;
+    }
+    for (const e of result.errors) process.stdout.write(`${e.path || '/'}: ${e.message}\n`);
+    process.exitCode = 1;
+  }));
+workflow.command('diagram <file>').description('print the definition as a Mermaid diagram (checks the schema only; no database)')
+  .action((file: string) => {
+    const checked = checkDefinitionSchema(parseDefinitionText(fs.readFileSync(file, 'utf8'), file));
+    if (!checked.definition) {
+      for (const e of checked.errors) process.stderr.write(`${e.path || '/'}: ${e.message}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    process.stdout.write(toMermaid(checked.definition));
+  });
 
 const users = program.command('users').description('manage users');
 users.command('add <username>').description('create a user')

@@ -8,6 +8,7 @@ import { entityRoutes } from './routes/entity-routes.ts';
 import { metaRoutes } from './routes/meta-routes.ts';
 import { systemRoutes } from './routes/system-routes.ts';
 import { templateRoutes } from './routes/template-routes.ts';
+import { workflowRoutes } from './routes/workflow-routes.ts';
 
 /** The HTTP API: core routes first, then plugin routes, then generic entity CRUD. */
 export function createApp(k: Kubiki): Koa {
@@ -18,6 +19,7 @@ export function createApp(k: Kubiki): Koa {
   authRoutes(core, k);
   metaRoutes(core, k);
   templateRoutes(core, k);
+  workflowRoutes(core, k);
   const entities = new Router();
   entityRoutes(entities, k);
   app.use(requestLifecycle(k.logger));

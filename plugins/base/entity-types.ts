@@ -272,6 +272,10 @@ export interface ProductInput {
    */
   active?: boolean;
   /**
+   * Catalogue state: draft (being prepared), active (on sale), archived (withdrawn); moved by the product lifecycle workflow
+   */
+  status?: "draft" | "active" | "archived";
+  /**
    * Longer description of the product
    */
   description?: string;

@@ -1,0 +1,91 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { repoRoot } from '../../core/config.ts';
+import { SHIPPED_PLUGINS, startKubiki, type TestKubiki } from '../helpers/test-kubiki.ts';
+
+const ID = 'workflows.organization-onboarding';
+const shipped = fs.readFileSync(path.join(repoRoot, 'tests/fixtures/workflows/organization-onboarding.yaml'), 'utf8');
+let t: TestKubiki;
+
+beforeAll(async () => {
+  t = await startKubiki({ pluginDirs: [SHIPPED_PLUGINS], config: { workflowDirs: [path.join(repoRoot, 'tests/fixtures/workflows')] } });
+});
+afterAll(() => t?.close());
+
+describe('workflow definitions over REST', () => {
+  it('serves the published JSON Schema', async () => {
+    const res = await t.api('GET', '/api/workflows/schema.json');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/schema+json');
+    expect(res.body).toMatchObject({ $id: 'https://kubiki.dev/schemas/workflow.json', title: 'Kubiki workflow definition' });
+    expect((await t.api('GET', '/api/workflows/schema.json', undefined, { token: null })).status).toBe(401);
+  });
+
+  it('imports shipped definitions as published version 1', async () => {
+    const list = await t.api('GET', '/api/workflows');
+    expect(list.body.data).toEqual([expect.objectContaining({ id: ID, kind: 'automation', entity: null, publishedVersion: 1, latestVersion: 1 })]);
+    const one = await t.api('GET', `/api/workflows/${ID}`);
+    expect(one.body).toMatchObject({ id: ID, version: 1, origin: 'default', source: shipped, metadata: { id: ID, trigger: { type: 'event', entity: 'base.organizations' } } });
+  });
+
+  it('validates YAML text and definitions, reporting every error with its path', async () => {
+    const ok = await t.api('POST', '/api/workflows/validate', { source: shipped });
+    expect(ok.body).toEqual({ valid: true, errors: [] });
+    const broken = shipped
+      .replace('then: remember-contact', 'then: no-such-step')
+      .replace("if: has(record.inn) && record.inn != ''", 'if: record.inn ==')
+      .replace('entity: base.people', 'entity: base.nothing');
+    const bad = await t.api('POST', '/api/workflows/validate', { source: broken });
+    expect(bad.status).toBe(200);
+    expect(bad.body.valid).toBe(false);
+    const paths = bad.body.errors.map((e: { path: string }) => e.path);
+    expect(paths).toEqual(expect.arrayContaining(['/steps/check-inn/then', '/steps/check-inn/if', '/steps/create-contact/entity']));
+    for (const e of bad.body.errors) expect(e.message.length).toBeGreaterThan(10);
+    const asObject = await t.api('POST', '/api/workflows/validate', { id: 'crm.x', title: 'x', kind: 'automation' });
+    expect(asObject.body.valid).toBe(false);
+    expect(asObject.body.errors.map((e: { message: string }) => e.message).join(' ')).toMatch(/trigger/);
+    const yamlError = await t.api('POST', '/api/workflows/validate', { source: 'id: [unclosed\n' });
+    expect(yamlError.status).toBe(400);
+    expect(yamlError.body.detail).toMatch(/line \d+, column \d+/);
+  });
+
+  it('saves only valid versions, publishes, diffs, rolls back and draws them', async () => {
+    const auditBefore = await t.count('kubiki_audit', { plugin: 'core', entity: 'workflows' });
+    const invalid = await t.api('PUT', `/api/workflows/${ID}`, { source: shipped.replace('then: remember-contact', 'then: nowhere') });
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field: '/steps/check-inn/then' })]));
+    const wrongId = await t.api('PUT', '/api/workflows/workflows.other', { source: shipped });
+    expect(wrongId).toMatchObject({ status: 400, body: { field: 'id' } });
+    expect(await t.count('kubiki_item_versions', { kind: 'workflows', item_id: ID })).toBe(1);
+
+    const edited = shipped.replace('title: Onboard a new organization', 'title: Onboard a new organization (v2)');
+    const saved = await t.api('PUT', `/api/workflows/${ID}`, { source: edited, comment: 'clearer title' });
+    expect(saved.status).toBe(200);
+    expect(saved.body).toMatchObject({ id: ID, version: 2, origin: 'edit', comment: 'clearer title', createdBy: 'admin' });
+    expect((await t.api('GET', `/api/workflows/${ID}`)).body.version).toBe(1); // published is still 1
+    expect((await t.api('POST', `/api/workflows/${ID}/publish`)).body).toMatchObject({ publishedVersion: 2, title: 'Onboard a new organization (v2)' });
+    const diff = await t.api('GET', `/api/workflows/${ID}/diff?from=1&to=2`, undefined, { headers: { accept: 'text/plain' } });
+    expect(diff.body).toContain('-title: Onboard a new organization\n+title: Onboard a new organization (v2)');
+    const versions = await t.api('GET', `/api/workflows/${ID}/versions`);
+    expect(versions.body.data.map((v: { version: number }) => v.version)).toEqual([2, 1]);
+    expect((await t.api('POST', `/api/workflows/${ID}/rollback`, { version: 1 })).body.publishedVersion).toBe(1);
+    expect(await t.count('kubiki_audit', { plugin: 'core', entity: 'workflows' })).toBe(auditBefore + 3);
+
+    const diagram = await t.api('GET', `/api/workflows/${ID}/diagram`);
+    expect(diagram.headers.get('content-type')).toContain('text/plain');
+    expect(diagram.body).toMatch(/^flowchart TD/);
+    expect(diagram.body).toContain('Has a taxpayer id?');
+  });
+
+  it('needs core.workflows.read to look and core.workflows.manage to change', async () => {
+    const reader = await t.userWith(['core.workflows.read']);
+    expect((await t.api('GET', '/api/workflows', undefined, { token: reader.token })).status).toBe(200);
+    expect((await t.api('POST', '/api/workflows/validate', { source: shipped }, { token: reader.token })).status).toBe(200);
+    const put = await t.api('PUT', `/api/workflows/${ID}`, { source: shipped }, { token: reader.token });
+    expect(put).toMatchObject({ status: 403, body: { permission: 'core.workflows.manage' } });
+    expect((await t.api('POST', `/api/workflows/${ID}/publish`, {}, { token: reader.token })).status).toBe(403);
+    const nobody = await t.userWith([]);
+    expect((await t.api('GET', '/api/workflows', undefined, { token: nobody.token })).status).toBe(403);
+  });
+});
