@@ -1,59 +1,19 @@
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import ts from 'typescript';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../core/config.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CliSandbox, type CliRun } from '../helpers/cli-sandbox.ts';
 
 // The `kubiki` command end to end, as a child process on its own database: a PGlite folder, or a
 // fresh schema of DATABASE_URL's database. Every spawn boots Kubiki (1–4 s), so they are few.
 
-interface Run { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kubiki-cli-'));
-const schema = `cli_${randomBytes(6).toString('hex')}`;
-
-function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('KUBIKI_') && key !== 'DATABASE_URL' && key !== 'PORT' && key !== 'HOST') env[key] = value;
-  }
-  env.LOG_LEVEL = 'warn';
-  if (process.env.DATABASE_URL) {
-    env.DATABASE_URL = process.env.DATABASE_URL;
-    env.KUBIKI_DB_SCHEMA = schema;
-  } else {
-    env.KUBIKI_DATA_DIR = path.join(tmp, 'data');
-  }
-  return { ...env, ...extra };
-}
+const cli = new CliSandbox('cli');
+const tmp = cli.tmp;
+const kubiki = (args: string[], env: Record<string, string> = {}, timeoutMs = 60_000) => cli.run(args, env, timeoutMs);
+const ok = (args: string[], env: Record<string, string> = {}) => cli.ok(args, env);
 
 const PLUGIN_DIRS = 'plugins,tests/fixtures/plugins';
-
-function kubiki(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<Run> & { child: ReturnType<typeof spawn> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'core/cli/main.ts', ...args], { cwd: repoRoot, env: baseEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const done = new Promise<Run>((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`kubiki ${args.join(' ')} timed out\n${stdout}\n${stderr}`)); }, timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-  });
-  return Object.assign(done, { child });
-}
-
-/** Runs a command that must succeed; shows its output when it does not. */
-async function ok(args: string[], env: Record<string, string> = {}): Promise<string> {
-  const run = await kubiki(args, env);
-  expect(run.code, `kubiki ${args.join(' ')}\n${run.stdout}\n${run.stderr}`).toBe(0);
-  return run.stdout;
-}
 
 /** The state column of one plugin in `kubiki plugins` output. */
 function stateOf(listing: string, plugin: string): string | undefined {
@@ -72,22 +32,7 @@ function freePort(): Promise<number> {
   });
 }
 
-beforeAll(() => {
-  fs.mkdirSync(path.join(tmp, 'data'), { recursive: true });
-});
-
-afterAll(async () => {
-  if (process.env.DATABASE_URL) {
-    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await client.connect();
-    try {
-      await client.query(`drop schema if exists "${schema}" cascade`);
-    } finally {
-      await client.end();
-    }
-  }
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => cli.cleanup());
 
 let anaToken = '';
 
@@ -139,7 +84,7 @@ describe('kubiki CLI', { timeout: 120_000 }, () => {
   it('serves the API until SIGTERM, then exits 0', async () => {
     const port = await freePort();
     const server = kubiki(['start', '--port', String(port)], { HOST: '127.0.0.1' });
-    let exited: Run | undefined;
+    let exited: CliRun | undefined;
     void server.then((r) => { exited = r; });
     try {
       const url = `http://127.0.0.1:${port}`;

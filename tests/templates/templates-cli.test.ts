@@ -1,66 +1,18 @@
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../core/config.ts';
+import { CliSandbox } from '../helpers/cli-sandbox.ts';
 
 // `kubiki templates` end to end, as child processes on their own database (a PGlite folder, or a
 // fresh schema of DATABASE_URL's database). Every spawn boots Kubiki, so they are few.
 
-interface Run { code: number | null; stdout: string; stderr: string }
+const cli = new CliSandbox('tcli');
+const tmp = cli.tmp;
+const kubiki = (args: string[]) => cli.run(args);
+const ok = (args: string[]) => cli.ok(args);
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kubiki-templates-cli-'));
-const schema = `tcli_${randomBytes(6).toString('hex')}`;
-
-function env(): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('KUBIKI_') && key !== 'DATABASE_URL' && key !== 'PORT' && key !== 'HOST' && key !== 'EDITOR' && key !== 'VISUAL') out[key] = value;
-  }
-  out.LOG_LEVEL = 'warn';
-  if (process.env.DATABASE_URL) {
-    out.DATABASE_URL = process.env.DATABASE_URL;
-    out.KUBIKI_DB_SCHEMA = schema;
-  } else {
-    out.KUBIKI_DATA_DIR = path.join(tmp, 'data');
-  }
-  return out;
-}
-
-function kubiki(args: string[]): Promise<Run> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'core/cli/main.ts', ...args], { cwd: repoRoot, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`kubiki ${args.join(' ')} timed out\n${stdout}\n${stderr}`)); }, 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
-
-async function ok(args: string[]): Promise<string> {
-  const run = await kubiki(args);
-  expect(run.code, `kubiki ${args.join(' ')}\n${run.stdout}\n${run.stderr}`).toBe(0);
-  return run.stdout;
-}
-
-afterAll(async () => {
-  if (process.env.DATABASE_URL) {
-    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await client.connect();
-    try {
-      await client.query(`drop schema if exists "${schema}" cascade`);
-    } finally {
-      await client.end();
-    }
-  }
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => cli.cleanup());
 
 const CARD = 'base.organization-card';
 

@@ -1,56 +1,16 @@
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot } from '../../core/config.ts';
+import { CliSandbox } from '../helpers/cli-sandbox.ts';
 
 // `kubiki workflow validate|diagram` as a child process, on its own database (a PGlite folder or a
 // fresh schema of DATABASE_URL's database). `validate` boots Kubiki, so spawns are few.
 
-interface Run { code: number | null; stdout: string; stderr: string }
+const cli = new CliSandbox('wfcli');
+const tmp = cli.tmp;
+const kubiki = (args: string[]) => cli.run(args);
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kubiki-wf-cli-'));
-const schema = `wfcli_${randomBytes(6).toString('hex')}`;
-
-function kubiki(args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) {
-    if (!key.startsWith('KUBIKI_') && key !== 'DATABASE_URL') env[key] = value;
-  }
-  env.LOG_LEVEL = 'warn';
-  if (process.env.DATABASE_URL) {
-    env.DATABASE_URL = process.env.DATABASE_URL;
-    env.KUBIKI_DB_SCHEMA = schema;
-  } else {
-    env.KUBIKI_DATA_DIR = path.join(tmp, 'data');
-  }
-  const child = spawn(process.execPath, ['--import', 'tsx', 'core/cli/main.ts', ...args], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`kubiki ${args.join(' ')} timed out\n${stdout}\n${stderr}`)); }, 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
-
-afterAll(async () => {
-  if (process.env.DATABASE_URL) {
-    const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
-    await client.connect();
-    try {
-      await client.query(`drop schema if exists "${schema}" cascade`);
-    } finally {
-      await client.end();
-    }
-  }
-  fs.rmSync(tmp, { recursive: true, force: true });
-});
+afterAll(() => cli.cleanup());
 
 describe('kubiki workflow', { timeout: 120_000 }, () => {
   it('validate prints every error as path: message and exits 1; a sound definition prints "valid"', async () => {
