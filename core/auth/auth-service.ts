@@ -130,9 +130,12 @@ export class AuthService {
     return { ...token, user: toUser(row) };
   }
 
-  async logout(token: string): Promise<void> {
+  async logout(actor: Principal, token: string, requestId?: string): Promise<void> {
     const hash = hashToken(token);
-    await this.db.table('kubiki_tokens').where({ token_hash: hash }).update({ revoked_at: this.db.knex.fn.now() });
+    await this.db.knex.transaction(async (trx) => {
+      const [row] = await this.db.table('kubiki_tokens', trx).where({ token_hash: hash }).whereNull('revoked_at').update({ revoked_at: trx.fn.now() }).returning('id');
+      if (row) await writeAudit(this.db, trx, { actor, action: 'revoked', plugin: 'core', entity: 'tokens', recordId: String(row.id), changes: { reason: { before: null, after: 'logout' } }, requestId });
+    });
     this.cache.delete(hash);
   }
 

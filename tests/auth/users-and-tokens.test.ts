@@ -48,6 +48,7 @@ describe('users, passwords and sessions', () => {
 
     const out = await t.api('POST', '/api/auth/logout', undefined, { token: session });
     expect(out.status).toBe(204);
+    expect(await t.count('kubiki_audit', { plugin: 'core', entity: 'tokens', action: 'revoked', actor: username })).toBe(1);
     expectProblem(await me(session), 401, 'unauthenticated');
     expectProblem(await t.api('POST', '/api/auth/logout', undefined, { token: session }), 401, 'unauthenticated');
   });

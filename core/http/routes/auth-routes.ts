@@ -10,8 +10,7 @@ export function authRoutes(router: Router, k: Kubiki): void {
   });
 
   router.post('/api/auth/logout', async (ctx) => {
-    principalOf(ctx);
-    await k.auth.logout(ctx.get('authorization').replace(/^Bearer\s+/i, ''));
+    await k.auth.logout(principalOf(ctx), ctx.get('authorization').replace(/^Bearer\s+/i, ''), stateOf(ctx).requestId);
     ctx.status = 204;
   });
 
