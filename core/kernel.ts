@@ -33,6 +33,22 @@ import { createApp } from './http/app.ts';
 
 export const coreVersion: string = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
+/** Every entity of every plugin, its validator compiled now: a schema ajv refuses stops the start. */
+function entityRegistry(plugins: DiscoveredPlugin[]): EntityRegistry {
+  const registry = new EntityRegistry(createAjv());
+  for (const p of plugins) {
+    for (const e of p.entities) {
+      registry.add(e);
+      try {
+        registry.validator(e);
+      } catch (error) {
+        throw new KubikiError('invalid-entity-schema', `plugin ${p.manifest.name}, entity ${e.name}: ${(error as Error).message}`);
+      }
+    }
+  }
+  return registry;
+}
+
 export interface KubikiOptions {
   config: KubikiConfig;
   /** Share an open knex handle (tests); Kubiki will not close it. */
@@ -50,7 +66,6 @@ export interface KubikiOptions {
  */
 export class Kubiki {
   readonly coreVersion = coreVersion;
-  readonly registry: EntityRegistry;
   readonly plugins: PluginManager;
   readonly auth: AuthService;
   readonly customFields: CustomFields;
@@ -71,10 +86,9 @@ export class Kubiki {
   private server?: Server;
 
   private constructor(readonly config: KubikiConfig, readonly db: Database, readonly logger: Logger, plugins: DiscoveredPlugin[], env: NodeJS.ProcessEnv,
+    readonly registry: EntityRegistry,
     private readonly shippedTemplates: ShippedTemplate[], partials: Record<string, string>, printCss: string,
     private readonly shippedWorkflows: ShippedWorkflow[]) {
-    this.registry = new EntityRegistry(createAjv());
-    for (const p of plugins) for (const e of p.entities) this.registry.add(e);
     const isEnabled = (name: string) => this.plugins.isEnabled(name);
     this.dispatcher = new EventDispatcher(db, logger.child({ component: 'events' }), isEnabled);
     this.plugins = new PluginManager({
@@ -117,13 +131,14 @@ export class Kubiki {
     const logger = options.logger ?? createLogger(config.logLevel);
     // Plugin problems (bad manifest, cycle, missing dependency) fail before touching the database.
     const plugins = sortPlugins(discoverPlugins(config.pluginDirs), coreVersion);
+    const registry = entityRegistry(plugins);
     const { templates, partials } = discoverTemplates(config.templateDirs);
     const workflows = discoverWorkflows(config.workflowDirs, plugins.map((p) => ({ name: p.manifest.name, dir: p.dir })));
     const printCss = config.templateDirs.map((d) => path.join(d, 'print.css')).filter((f) => fs.existsSync(f)).map((f) => fs.readFileSync(f, 'utf8')).join('\n');
     const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, dbSchema: config.dbSchema, knex: options.knex });
     try {
       await runCoreMigrations(db);
-      const k = new Kubiki(config, db, logger, plugins, options.env ?? process.env, templates, partials, printCss, workflows);
+      const k = new Kubiki(config, db, logger, plugins, options.env ?? process.env, registry, templates, partials, printCss, workflows);
       await k.plugins.boot(config.enablePlugins);
       await k.templates.syncDefaults(k.shippedTemplates);
       await k.workflows.syncDefaults(k.shippedWorkflows);

@@ -1,4 +1,4 @@
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 import type { FieldIssue } from '../errors.ts';
 
@@ -60,6 +60,21 @@ export function createAjv(): Ajv2020 {
     },
   });
   return ajv;
+}
+
+let shared: Ajv2020 | undefined;
+
+/**
+ * A validator compiled on first use with one shared ajv: building an ajv with its formats and
+ * compiling costs tens of milliseconds, which every start would pay for schemas rarely used.
+ */
+export function lazyValidator<T>(schema: object): () => ValidateFunction<T> {
+  let validate: ValidateFunction<T> | undefined;
+  return () => {
+    shared ??= createAjv();
+    validate ??= shared.compile<T>(schema);
+    return validate;
+  };
 }
 
 const pointerToPath = (pointer: string): string =>

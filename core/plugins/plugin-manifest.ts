@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createAjv } from '../entities/ajv.ts';
+import { lazyValidator } from '../entities/ajv.ts';
 import { KubikiError } from '../errors.ts';
 import { defineEntity, type EntityDefinition } from '../entities/entity-definition.ts';
 import manifestSchema from './manifest.schema.json' with { type: 'json' };
@@ -35,8 +35,7 @@ export interface DiscoveredPlugin {
 /** Names that would shadow core routes under /api/. */
 export const RESERVED_PLUGIN_NAMES = new Set(['core', 'auth', 'users', 'roles', 'audit', 'plugins', 'health', 'openapi', 'meta', 'events', 'workflows', 'templates', 'documents', 'settings', 'tasks', 'api']);
 
-const ajv = createAjv();
-const validateManifest = ajv.compile<PluginManifest>(manifestSchema);
+const manifestValidator = lazyValidator<PluginManifest>(manifestSchema);
 
 function readJson(file: string, code: 'invalid-manifest' | 'invalid-entity-schema'): unknown {
   try {
@@ -49,6 +48,7 @@ function readJson(file: string, code: 'invalid-manifest' | 'invalid-entity-schem
 export function loadPlugin(dir: string): DiscoveredPlugin {
   const file = path.join(dir, 'plugin.json');
   const raw = readJson(file, 'invalid-manifest');
+  const validateManifest = manifestValidator();
   if (!validateManifest(raw)) {
     // Name the offending key of an additionalProperties error: "dependOn", not just "additional properties".
     const why = (validateManifest.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${
@@ -67,13 +67,6 @@ export function loadPlugin(dir: string): DiscoveredPlugin {
     if (!fs.existsSync(schemaFile)) throw new KubikiError('invalid-entity-schema', `plugin ${manifest.name}: entity "${name}" is listed but ${schemaFile} does not exist`);
     return defineEntity(manifest.name, name, readJson(schemaFile, 'invalid-entity-schema'), `plugin ${manifest.name}, ${path.relative(dir, schemaFile)}`);
   });
-  for (const entity of entities) {
-    try {
-      ajv.compile({ type: 'object', properties: Object.fromEntries([...entity.fields].map(([n, f]) => [n, f.schema])) });
-    } catch (error) {
-      throw new KubikiError('invalid-entity-schema', `plugin ${manifest.name}, entity ${entity.name}: ${(error as Error).message}`);
-    }
-  }
   const migrationsDir = path.join(dir, 'migrations');
   const migrations = fs.existsSync(migrationsDir)
     ? fs.readdirSync(migrationsDir).filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts')).sort()

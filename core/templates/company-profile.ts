@@ -1,7 +1,7 @@
 import type { Database } from '../db/database.ts';
 import { KubikiError } from '../errors.ts';
 import type { Principal } from '../auth/principal.ts';
-import { createAjv, toFieldIssues } from '../entities/ajv.ts';
+import { lazyValidator, toFieldIssues } from '../entities/ajv.ts';
 import { writeAudit } from '../audit/audit-trail.ts';
 
 /** The company printing documents: the letterhead, legal ids and bank details every template sees. */
@@ -41,7 +41,7 @@ export const companyProfileSchema = {
 
 export type CompanyProfile = Record<string, unknown>;
 
-const validate = createAjv().compile(companyProfileSchema);
+const validator = lazyValidator<CompanyProfile>(companyProfileSchema);
 
 /** JSON with object keys sorted: jsonb hands back nested objects (bank) with its own key order. */
 const canonical = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) =>
@@ -57,6 +57,7 @@ export class CompanyProfiles {
 
   /** Replaces the profile as a whole (PUT semantics); audited with the fields that changed. */
   async put(body: unknown, actor: Principal, requestId?: string): Promise<CompanyProfile> {
+    const validate = validator();
     if (!validate(body)) {
       const issues = toFieldIssues(validate.errors);
       throw new KubikiError('validation-failed', issues.map((i) => i.message).join('; '), { issues });

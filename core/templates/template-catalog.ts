@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { createAjv } from '../entities/ajv.ts';
+import { lazyValidator } from '../entities/ajv.ts';
 import { KubikiError } from '../errors.ts';
 
 /** What a template prints and how: `templates/<plugin>/<name>.json` beside the `.hbs`. */
@@ -53,13 +53,14 @@ export const metadataSchema = {
   },
 } as const;
 
-const validateMetadata = createAjv().compile<TemplateMetadata>(metadataSchema);
+const metadataValidator = lazyValidator<TemplateMetadata>(metadataSchema);
 
 export const TEMPLATE_ID = /^[a-z][a-z0-9]*\.[a-z][a-z0-9-]{0,60}$/;
 
 /** Checks metadata (filling in defaults); the error names the offending field. */
 export function checkMetadata(raw: unknown, where: string): TemplateMetadata {
   const copy = JSON.parse(JSON.stringify(raw ?? null)) as unknown;
+  const validateMetadata = metadataValidator();
   if (!validateMetadata(copy)) {
     const e = validateMetadata.errors?.[0];
     const field = `metadata${e?.instancePath.replace(/\//g, '.') ?? ''}`;
