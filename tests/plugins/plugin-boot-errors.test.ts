@@ -158,6 +158,13 @@ describe('plugin boot errors', () => {
       });
     }
 
+    it('a keyword JSON Schema does not know (a typo) or a broken pattern', async () => {
+      const typo = withEntity(entitySchema('things', { label: { type: 'string', maxLenght: 5 } }));
+      await expectBootError([SHIPPED_PLUGINS, typo.root], 'invalid-entity-schema', /plugin gamma, entity thing/, /maxLenght/);
+      const pattern = withEntity(entitySchema('things', { label: { type: 'string', pattern: '([' } }));
+      await expectBootError([SHIPPED_PLUGINS, pattern.root], 'invalid-entity-schema', /plugin gamma, entity thing/);
+    });
+
     it('an entity listed in the manifest without its file', async () => {
       const p = plugins();
       p.write('gamma', { 'plugin.json': manifest('gamma', { entities: ['ghost'] }) });
