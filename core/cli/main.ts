@@ -9,9 +9,6 @@ import { KubikiError } from '../errors.ts';
 import { Kubiki, coreVersion } from '../kernel.ts';
 import { SYSTEM } from '../auth/principal.ts';
 import { createLogger } from '../logger.ts';
-import { parseDefinitionText } from '../workflows/definition-parser.ts';
-import { checkDefinitionSchema } from '../workflows/definition-schema.ts';
-import { toMermaid } from '../workflows/mermaid-diagram.ts';
 
 /** Opens Kubiki for a one-shot command: no HTTP server, no background work. */
 async function withKubiki<T>(work: (k: Kubiki) => Promise<T>, overrides: Partial<KubikiConfig> = {}): Promise<T> {
@@ -175,6 +172,7 @@ const workflow = program.command('workflow').description('workflow definitions (
 workflow.command('validate <file>').description('check a definition against the schema and this installation\'s entities, roles and templates; prints every error')
   .action((file: string) => withKubiki(async (k) => {
     // The same check as POST /api/workflows/validate: entities, fields, roles, templates, workflows.
+    const { parseDefinitionText } = await import('../workflows/definition-parser.ts');
     const result = await k.workflows.validate(parseDefinitionText(fs.readFileSync(file, 'utf8'), file));
     if (result.ok) {
       process.stdout.write('valid\n');
@@ -184,7 +182,10 @@ workflow.command('validate <file>').description('check a definition against the 
     process.exitCode = 1;
   }));
 workflow.command('diagram <file>').description('print the definition as a Mermaid diagram (checks the schema only; no database)')
-  .action((file: string) => {
+  .action(async (file: string) => {
+    const [{ parseDefinitionText }, { checkDefinitionSchema }, { toMermaid }] = await Promise.all([
+      import('../workflows/definition-parser.ts'), import('../workflows/definition-schema.ts'), import('../workflows/mermaid-diagram.ts'),
+    ]);
     const checked = checkDefinitionSchema(parseDefinitionText(fs.readFileSync(file, 'utf8'), file));
     if (!checked.definition) {
       for (const e of checked.errors) process.stderr.write(`${e.path || '/'}: ${e.message}\n`);

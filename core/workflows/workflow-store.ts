@@ -2,8 +2,14 @@ import type { Database } from '../db/database.ts';
 import { KubikiError, fieldError } from '../errors.ts';
 import type { Principal } from '../auth/principal.ts';
 import { VersionedStore, type ItemVersion } from '../versioning/versioned-store.ts';
-import { parseDefinitionText } from './definition-parser.ts';
-import { validateDefinition, type ValidationEnv, type ValidationResult, type WorkflowDefinition } from './definition-validator.ts';
+import type { ValidationEnv, ValidationResult, WorkflowDefinition } from './definition-validator.ts';
+
+// The validator brings ajv's largest schema, CEL and YAML: loaded when a definition is first
+// checked, not at every start (a quarter of a second).
+const definitions = async () => {
+  const [{ parseDefinitionText }, { validateDefinition }] = await Promise.all([import('./definition-parser.ts'), import('./definition-validator.ts')]);
+  return { parse: parseDefinitionText, validate: validateDefinition };
+};
 
 export type WorkflowVersion = ItemVersion<WorkflowDefinition>;
 
@@ -39,12 +45,13 @@ export class WorkflowStore {
 
   /** Parses and validates without saving: every error with its JSON path. */
   async validate(input: unknown): Promise<ValidationResult> {
-    const raw = typeof input === 'string' ? parseDefinitionText(input) : input;
-    return validateDefinition(raw, await this.env());
+    const { parse, validate } = await definitions();
+    return validate(typeof input === 'string' ? parse(input) : input, await this.env());
   }
 
   private async checked(source: string, fileName?: string): Promise<WorkflowDefinition> {
-    const result = validateDefinition(parseDefinitionText(source, fileName), await this.env());
+    const { parse, validate } = await definitions();
+    const result = validate(parse(source, fileName), await this.env());
     if (!result.ok || !result.definition) {
       const issues = result.errors.map((e) => ({ field: e.path, rule: e.rule, message: e.message }));
       throw new KubikiError('validation-failed', `the workflow definition has ${issues.length} error${issues.length === 1 ? '' : 's'}: ${issues[0]?.message ?? ''}`, { issues });
