@@ -2,6 +2,7 @@
 // PostgreSQL database, plus Kubiki startup time on PostgreSQL and PGlite.
 //
 // Order (documented in the README section too):
+//   0. build dist/ as `npm start` does; Kubiki runs from the bundle (`node dist/main.js start`).
 //   1. startup: Kubiki on PostgreSQL cold (empty db, runs migrations) then warm,
 //      then on PGlite cold (fresh dir) then warm. Done first, on an idle machine.
 //   2. load: baseline alone (create, then list-50), stopped; then Kubiki alone
@@ -12,6 +13,7 @@
 // Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
 //      BENCH_DATABASE_URL (use this db instead of creating kubiki_bench_<pid>),
 //      BENCH_ADMIN_URL (db to CREATE/DROP DATABASE from, default local postgres).
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -59,7 +61,8 @@ async function startKubiki(db: KubikiDb): Promise<StartedServer> {
   else env.KUBIKI_DATA_DIR = db.dataDir;
   const server = spawnServer({
     name: 'kubiki',
-    args: ['--import', 'tsx', 'core/cli/main.ts', 'start', '--port', String(port)],
+    // What `npm start` runs: the bundle `npm run build` writes (built once at the top of main()).
+    args: ['dist/main.js', 'start', '--port', String(port)],
     port,
     cwd: repoRoot,
     env,
@@ -180,6 +183,8 @@ async function main(): Promise<number> {
   durationSec = secondsFromEnv('BENCH_DURATION', 10);
   warmupSec = secondsFromEnv('BENCH_WARMUP', 2);
   installCleanupHandlers();
+  log('building dist/ (npm run build), as npm start does');
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'inherit' });
   const database = await openBenchDatabase();
   onCleanup(() => database.drop());
   log(`database ${database.fresh ? 'created' : 'given'}: ${new URL(database.url).pathname.slice(1)}`);

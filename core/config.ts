@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { KubikiError } from './errors.ts';
 
@@ -29,7 +30,20 @@ export interface KubikiConfig {
   bodyLimitBytes: number;
 }
 
-export const repoRoot = path.resolve(import.meta.dirname, '..');
+/**
+ * The Kubiki checkout or install: the nearest folder above this code whose package.json is
+ * Kubiki's. Searched rather than fixed, so the same code works from core/ (tsx) and from the
+ * bundle in dist/ (`npm start`).
+ */
+function findRepoRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (fs.existsSync(manifest) && (JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === 'kubiki') return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no Kubiki package.json above ${from}`);
+  }
+}
+
+export const repoRoot = findRepoRoot(import.meta.dirname);
 
 function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];

@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
 import semver from 'semver';
 import type { Logger } from 'pino';
@@ -15,6 +14,7 @@ import { applyTableDiff, diffEntityTable, diffIsEmpty } from '../entities/entity
 import type { EventDispatcher } from '../events/event-dispatcher.ts';
 import type { ExtensionPoints } from './extension-points.ts';
 import type { DiscoveredPlugin } from './plugin-manifest.ts';
+import { importModule } from './module-loader.ts';
 import type { MigrationModule, PluginContext, PluginModule, PluginRoute } from './plugin-context.ts';
 import type { DocumentTotalsProvider } from '../templates/document-data.ts';
 
@@ -265,7 +265,7 @@ export class PluginManager {
     const done = new Set<string>(await db.table('kubiki_plugin_migrations', trx).where({ plugin: name }).pluck('name'));
     for (const file of p.migrations) {
       if (done.has(file)) continue;
-      const module = (await import(pathToFileURL(path.join(p.dir, 'migrations', file)).href)) as MigrationModule;
+      const module = await importModule<MigrationModule>(path.join(p.dir, 'migrations', file));
       if (typeof module.up !== 'function') throw new KubikiError('migration-failed', `plugin ${name}: migration ${file} exports no up()`);
       await module.up({ trx, schema: db.schema, table: (t) => db.table(t, trx), schemaBuilder: () => trx.schema.withSchema(db.schema) });
       await db.table('kubiki_plugin_migrations', trx).insert({ plugin: name, name: file });
@@ -297,7 +297,7 @@ export class PluginManager {
     const name = p.manifest.name;
     if (this.setUp.has(name) || !p.main) return;
     this.setUp.add(name);
-    const module = ((await import(pathToFileURL(p.main).href)) as { default?: PluginModule }).default;
+    const module = (await importModule<{ default?: PluginModule }>(p.main)).default;
     if (!module?.setup) return;
     await module.setup(this.context(p));
   }
