@@ -28,6 +28,10 @@ export interface KubikiConfig {
   /** How often an instance re-reads plugin states and custom fields changed by other instances. */
   refreshIntervalMs: number;
   bodyLimitBytes: number;
+  /** SMTP server for email notifications (`smtp://user:pass@host:587`, `smtps://…`); unset: emails are held in the outbox. */
+  smtpUrl?: string;
+  /** The From address of notification emails. */
+  smtpFrom: string;
 }
 
 /**
@@ -55,6 +59,18 @@ function intEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number 
 
 const list = (raw: string | undefined): string[] => (raw ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 
+function smtpUrl(raw: string | undefined): string | undefined {
+  if (!raw) return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new KubikiError('config-invalid', 'KUBIKI_SMTP_URL must be a URL like smtp://user:pass@host:587');
+  }
+  if (url.protocol !== 'smtp:' && url.protocol !== 'smtps:') throw new KubikiError('config-invalid', `KUBIKI_SMTP_URL must start with smtp:// or smtps://, got ${url.protocol}//`);
+  return raw;
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<KubikiConfig> = {}): KubikiConfig {
   const dbSchema = env.KUBIKI_DB_SCHEMA || 'public';
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(dbSchema)) {
@@ -76,6 +92,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     sessionTtlSeconds: intEnv(env, 'KUBIKI_SESSION_TTL', 12 * 3600),
     refreshIntervalMs: intEnv(env, 'KUBIKI_REFRESH_MS', 2000),
     bodyLimitBytes: intEnv(env, 'KUBIKI_BODY_LIMIT', 1024 * 1024),
+    smtpUrl: smtpUrl(env.KUBIKI_SMTP_URL),
+    smtpFrom: env.KUBIKI_SMTP_FROM || 'kubiki@localhost',
     ...overrides,
   };
 }

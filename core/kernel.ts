@@ -29,6 +29,8 @@ import type { DocumentTotalsProvider } from './templates/document-data.ts';
 import { PdfRenderer } from './templates/pdf-renderer.ts';
 import { WorkflowStore, type ShippedWorkflow } from './workflows/workflow-store.ts';
 import { discoverWorkflows } from './workflows/workflow-catalog.ts';
+import { NotificationService } from './notifications/notification-service.ts';
+import { smtpTransport, type EmailTransport } from './notifications/email-transport.ts';
 import { createApp } from './http/app.ts';
 
 export const coreVersion: string = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -75,6 +77,8 @@ export class Kubiki {
   readonly documents: DocumentService;
   readonly pdf: PdfRenderer;
   readonly workflows: WorkflowStore;
+  /** Email and SMS with an outbox (`held` when a channel has no transport) and idempotency keys. */
+  readonly notifications: NotificationService;
   /** Computed values plugins add to documents, by entity (`ctx.documentTotals`). */
   readonly documentTotals = new Map<string, { plugin: string; provide: DocumentTotalsProvider }[]>();
   readonly app: Koa;
@@ -84,6 +88,7 @@ export class Kubiki {
   private generation = 0;
   private refreshTimer?: NodeJS.Timeout;
   private server?: Server;
+  private readonly emailTransport?: EmailTransport;
 
   private constructor(readonly config: KubikiConfig, readonly db: Database, readonly logger: Logger, plugins: DiscoveredPlugin[], env: NodeJS.ProcessEnv,
     readonly registry: EntityRegistry,
@@ -100,6 +105,7 @@ export class Kubiki {
         provideTotals: (plugin, entity, provide) => this.documentTotals.set(entity, [...(this.documentTotals.get(entity) ?? []), { plugin, provide }]),
         render: (templateId, recordId, options) => this.documents.renderRecord(templateId, recordId, options.format ?? 'html', options.actor),
       },
+      notify: async (message, actor) => (await this.notifications.send(message, actor)).notification,
     });
     this.auth = new AuthService(db, config.sessionTtlSeconds);
     this.customFields = new CustomFields(db, this.registry);
@@ -115,6 +121,11 @@ export class Kubiki {
       },
       company: () => this.company.get(),
       totals: (entity) => (this.documentTotals.get(entity) ?? []).filter((t) => this.plugins.isEnabled(t.plugin)).map((t) => t.provide),
+    });
+    this.emailTransport = config.smtpUrl ? smtpTransport(config.smtpUrl, config.smtpFrom) : undefined;
+    this.notifications = new NotificationService({
+      db, logger: logger.child({ component: 'notifications' }), email: this.emailTransport,
+      readDocument: (id, actor) => this.documents.get(id, actor),
     });
     this.workflows = new WorkflowStore(db, async () => ({
       hasEntity: (q) => this.registry.has(q),
@@ -213,6 +224,7 @@ export class Kubiki {
     }
     await this.dispatcher.stop();
     await this.pdf.close();
+    this.emailTransport?.close();
     await this.db.close();
   }
 }

@@ -159,6 +159,12 @@ function corePaths(): Obj {
     '/api/documents/{id}': { parameters: [idParam], get: simple('Metadata of a stored document', { 200: { description: 'Document' }, 404: problemRef }) },
     '/api/documents/{id}/content': { parameters: [idParam], get: simple('The stored bytes, exactly as rendered', { 200: { description: 'HTML or PDF' }, 404: problemRef }) },
     '/api/settings/company': { get: simple('Company profile printed on documents'), put: simple('Replace the company profile (core.settings.manage)', { 200: { description: 'Profile' }, 400: problemRef }) },
+    '/api/notifications': {
+      get: simple('The notification outbox, newest first (core.notifications.read)', { 200: { description: 'Notifications' }, 400: problemRef }, { parameters: ['status', 'channel', 'limit'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })) }),
+      post: simple('Send an email or SMS; held in the outbox when the channel has no transport; a repeated idempotencyKey returns the first (core.notifications.send)', { 200: { description: 'The notification sent before with this idempotencyKey' }, 201: { description: 'Notification' }, 400: problemRef }),
+    },
+    '/api/notifications/{id}': { parameters: [idParam], get: simple('One notification with its body (core.notifications.read)', { 200: { description: 'Notification' }, 404: problemRef }) },
+    '/api/notifications/{id}/retry': { parameters: [idParam], post: simple('Send a failed (or held) notification again (core.notifications.send)', { 200: { description: 'Notification' }, 404: problemRef, 409: problemRef }) },
     '/api/workflows/schema.json': { get: simple('JSON Schema of workflow definitions') },
     '/api/workflows/validate': { post: simple('Validate a definition: every error with its JSON path', { 200: { description: '{ valid, errors }' }, 400: problemRef }) },
     ...versionedPaths('/api/workflows', 'workflow definition', 'core.workflows'),

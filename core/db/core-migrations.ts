@@ -150,6 +150,31 @@ const migrations: CoreMigration[] = [
       });
     },
   },
+  {
+    name: '003-notifications',
+    async up(db, trx) {
+      // The notification outbox: every email/SMS is a row first; 'held' = no transport configured.
+      await trx.schema.withSchema(db.schema).createTable('kubiki_notifications', (t) => {
+        t.uuid('id').primary();
+        t.text('channel').notNullable();
+        t.text('recipient').notNullable();
+        t.text('subject');
+        t.text('body').notNullable();
+        t.jsonb('attachments').notNullable().defaultTo('[]');
+        t.text('idempotency_key').notNullable().unique();
+        t.text('status').notNullable();
+        t.integer('attempts').notNullable().defaultTo(0);
+        t.text('last_error');
+        t.text('provider_message_id');
+        t.uuid('created_by');
+        t.text('created_by_name').notNullable();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.timestamp('sent_at', { useTz: true });
+        t.index(['status', 'created_at']);
+      });
+      await trx.raw("alter table ??.kubiki_notifications add constraint kubiki_notifications_channel check (channel in ('email', 'sms')), add constraint kubiki_notifications_status check (status in ('queued', 'sent', 'failed', 'held'))", [db.schema]);
+    },
+  },
 ];
 
 /** Serializes boot-time DDL across instances that start together on one database. */

@@ -6,6 +6,7 @@ import { pluginRoutes } from './plugin-routes.ts';
 import { authRoutes } from './routes/auth-routes.ts';
 import { entityRoutes } from './routes/entity-routes.ts';
 import { metaRoutes } from './routes/meta-routes.ts';
+import { notificationRoutes } from './routes/notification-routes.ts';
 import { systemRoutes } from './routes/system-routes.ts';
 import { templateRoutes } from './routes/template-routes.ts';
 import { workflowRoutes } from './routes/workflow-routes.ts';
@@ -20,6 +21,7 @@ export function createApp(k: Kubiki): Koa {
   metaRoutes(core, k);
   templateRoutes(core, k);
   workflowRoutes(core, k);
+  notificationRoutes(core, k);
   const entities = new Router();
   entityRoutes(entities, k);
   app.use(requestLifecycle(k.logger));

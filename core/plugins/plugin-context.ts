@@ -8,12 +8,14 @@ import type { Principal } from '../auth/principal.ts';
 import type { PluginManifest } from './plugin-manifest.ts';
 import type { DocumentTotalsProvider } from '../templates/document-data.ts';
 import type { StoredDocument } from '../templates/document-service.ts';
+import type { Notification, NotificationMessage } from '../notifications/notification-service.ts';
 
 export type { KubikiEvent } from '../events/outbox.ts';
 export type { ApiRecord } from '../entities/record-codec.ts';
 export type { Principal } from '../auth/principal.ts';
 export type { DocumentTotalsProvider } from '../templates/document-data.ts';
 export type { StoredDocument } from '../templates/document-service.ts';
+export type { Notification, NotificationMessage } from '../notifications/notification-service.ts';
 
 /** A route a plugin adds under /api/<plugin>/…; `permission` is checked before the handler runs. */
 export interface PluginRoute {
@@ -53,6 +55,11 @@ export interface PluginContext {
   documentTotals(entity: string, provide: DocumentTotalsProvider): void;
   /** Renders a template's published version for a record and stores the document (the "render document" action). */
   renderDocument(templateId: string, recordId: string, options: { actor: Principal; format?: 'html' | 'pdf' }): Promise<StoredDocument>;
+  /**
+   * Sends an email or SMS (needs core.notifications.send; pass SYSTEM for the plugin itself). Held in the
+   * outbox when the channel has no transport; the same idempotencyKey again returns the first notification.
+   */
+  notify(message: NotificationMessage, actor: Principal): Promise<Notification>;
 }
 
 /** What a plugin's code module exports as default. */

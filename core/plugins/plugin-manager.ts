@@ -51,6 +51,7 @@ export interface PluginManagerDeps {
     provideTotals(plugin: string, entity: string, provide: DocumentTotalsProvider): void;
     render: PluginContext['renderDocument'];
   };
+  notify: PluginContext['notify'];
 }
 
 /**
@@ -335,6 +336,7 @@ export class PluginManager {
         this.deps.documents.provideTotals(name, entity, provide);
       },
       renderDocument: (templateId, recordId, options) => this.deps.documents.render(templateId, recordId, options),
+      notify: (message, actor) => this.deps.notify(message, actor),
     };
   }
 }

@@ -33,7 +33,7 @@ export interface DiscoveredPlugin {
 }
 
 /** Names that would shadow core routes under /api/. */
-export const RESERVED_PLUGIN_NAMES = new Set(['core', 'auth', 'users', 'roles', 'audit', 'plugins', 'health', 'openapi', 'meta', 'events', 'workflows', 'templates', 'documents', 'settings', 'tasks', 'api']);
+export const RESERVED_PLUGIN_NAMES = new Set(['core', 'auth', 'users', 'roles', 'audit', 'plugins', 'health', 'openapi', 'meta', 'events', 'workflows', 'templates', 'documents', 'settings', 'tasks', 'api', 'notifications']);
 
 const manifestValidator = lazyValidator<PluginManifest>(manifestSchema);
 
