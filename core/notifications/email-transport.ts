@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import nodemailer from 'nodemailer';
+import type { Transporter } from 'nodemailer';
 
 export interface EmailAttachment {
   filename: string;
@@ -25,17 +25,19 @@ export interface EmailTransport {
  * the idempotency key, so a receiving system can recognise a resend of the same notification.
  */
 export function smtpTransport(url: string, from: string): EmailTransport {
-  const transporter = nodemailer.createTransport({
+  // nodemailer is loaded with the first e-mail, not at every start.
+  let transporter: Promise<Transporter> | undefined;
+  const connect = () => (transporter ??= import('nodemailer').then(({ default: nodemailer }) => nodemailer.createTransport({
     url,
     // An unreachable server fails the send in seconds rather than the default two minutes.
     connectionTimeout: 10_000,
     greetingTimeout: 10_000,
     socketTimeout: 30_000,
-  });
+  })));
   return {
     async send(message) {
       const domain = from.includes('@') ? from.slice(from.lastIndexOf('@') + 1).replace(/[>\s]/g, '') || 'kubiki' : 'kubiki';
-      const info = await transporter.sendMail({
+      const info = await (await connect()).sendMail({
         from,
         to: message.to,
         subject: message.subject,
@@ -47,7 +49,7 @@ export function smtpTransport(url: string, from: string): EmailTransport {
       return { messageId: String(info.messageId) };
     },
     close() {
-      transporter.close();
+      void transporter?.then((t) => t.close());
     },
   };
 }
