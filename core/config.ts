@@ -32,6 +32,19 @@ export interface KubikiConfig {
   smtpUrl?: string;
   /** The From address of notification emails. */
   smtpFrom: string;
+  /** KUBIKI_WORKERS=off: serve HTTP only — no event delivery, workflow workers or schedules in this process. */
+  workers: boolean;
+  /** Workflow steps one process runs at a time. */
+  workflowConcurrency: number;
+  workflowPollMs: number;
+  /** How long a claimed step is a worker's before another may take it over (a crashed worker's steps resume after this). */
+  workflowLeaseSeconds: number;
+  /** Hosts the HTTP step may call (`api.example.com`, `*.example.com`); empty: none. */
+  workflowHttpAllow: string[];
+  /** Finished instances older than this many days are pruned with their history; 0 keeps them forever. */
+  workflowRetentionDays: number;
+  /** How often date-relative triggers look for records that came due. */
+  workflowScanMs: number;
 }
 
 /**
@@ -94,6 +107,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     bodyLimitBytes: intEnv(env, 'KUBIKI_BODY_LIMIT', 1024 * 1024),
     smtpUrl: smtpUrl(env.KUBIKI_SMTP_URL),
     smtpFrom: env.KUBIKI_SMTP_FROM || 'kubiki@localhost',
+    workers: env.KUBIKI_WORKERS !== 'off',
+    workflowConcurrency: intEnv(env, 'KUBIKI_WORKFLOW_CONCURRENCY', 4),
+    workflowPollMs: intEnv(env, 'KUBIKI_WORKFLOW_POLL_MS', 500),
+    workflowLeaseSeconds: intEnv(env, 'KUBIKI_WORKFLOW_LEASE_SECONDS', 60),
+    workflowHttpAllow: list(env.KUBIKI_WORKFLOW_HTTP_ALLOW).map((h) => h.toLowerCase()),
+    workflowRetentionDays: intEnv(env, 'KUBIKI_WORKFLOW_RETENTION_DAYS', 90),
+    workflowScanMs: intEnv(env, 'KUBIKI_WORKFLOW_SCAN_MS', 60_000),
     ...overrides,
   };
 }

@@ -43,7 +43,13 @@ export type ErrorCode =
   | 'incompatible-schema-change'
   | 'config-invalid'
   | 'template-compile-error'
-  | 'pdf-unavailable';
+  | 'pdf-unavailable'
+  | 'transition-not-allowed'
+  | 'transition-condition-failed'
+  | 'transition-required'
+  | 'invalid-signature'
+  | 'task-closed'
+  | 'http-not-allowed';
 
 const titles: Record<ErrorCode, [status: number, title: string]> = {
   'validation-failed': [400, 'The request body is not valid'],
@@ -79,6 +85,12 @@ const titles: Record<ErrorCode, [status: number, title: string]> = {
   'config-invalid': [500, 'Invalid configuration'],
   'template-compile-error': [400, 'The template does not compile'],
   'pdf-unavailable': [406, 'PDF output is not available on this server'],
+  'transition-not-allowed': [409, 'The transition cannot be taken from the record\'s current state'],
+  'transition-condition-failed': [409, 'The transition\'s condition is not met'],
+  'transition-required': [409, 'The state field changes only through a lifecycle transition'],
+  'invalid-signature': [401, 'The webhook signature is missing or wrong'],
+  'task-closed': [409, 'The task is no longer open'],
+  'http-not-allowed': [403, 'The host is not on the workflow HTTP allow-list'],
 };
 
 export class KubikiError extends Error {

@@ -31,6 +31,7 @@ import { WorkflowStore, type ShippedWorkflow } from './workflows/workflow-store.
 import { discoverWorkflows } from './workflows/workflow-catalog.ts';
 import { NotificationService } from './notifications/notification-service.ts';
 import { smtpTransport, type EmailTransport } from './notifications/email-transport.ts';
+import { WorkflowRuntime } from './workflows/engine/workflow-runtime.ts';
 import { createApp } from './http/app.ts';
 
 export const coreVersion: string = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -79,6 +80,8 @@ export class Kubiki {
   readonly workflows: WorkflowStore;
   /** Email and SMS with an outbox (`held` when a channel has no transport) and idempotency keys. */
   readonly notifications: NotificationService;
+  /** Durable execution, triggers, lifecycles, approvals and instances of published workflows. */
+  readonly workflowRuntime: WorkflowRuntime;
   /** Computed values plugins add to documents, by entity (`ctx.documentTotals`). */
   readonly documentTotals = new Map<string, { plugin: string; provide: DocumentTotalsProvider }[]>();
   readonly app: Koa;
@@ -106,6 +109,7 @@ export class Kubiki {
         render: (templateId, recordId, options) => this.documents.renderRecord(templateId, recordId, options.format ?? 'html', options.actor),
       },
       notify: async (message, actor) => (await this.notifications.send(message, actor)).notification,
+      workflowAction: (plugin, name, action) => this.workflowRuntime.actions.register(plugin, name, action),
     });
     this.auth = new AuthService(db, config.sessionTtlSeconds);
     this.customFields = new CustomFields(db, this.registry);
@@ -127,13 +131,18 @@ export class Kubiki {
       db, logger: logger.child({ component: 'notifications' }), email: this.emailTransport,
       readDocument: (id, actor) => this.documents.get(id, actor),
     });
+    this.workflowRuntime = new WorkflowRuntime({
+      db, logger, config, env, registry: this.registry, repository: (q) => this.repository(q), dispatcher: this.dispatcher,
+      notifications: this.notifications, documents: this.documents, isEnabled,
+    });
     this.workflows = new WorkflowStore(db, async () => ({
       hasEntity: (q) => this.registry.has(q),
       entityFields: (q) => (this.registry.has(q) ? this.registry.get(q).fields : undefined),
       roles: new Set((await this.auth.listRoles()).map((r) => r.name)),
       templates: new Set((await this.templates.list()).map((t) => t.id)),
       workflows: new Set((await this.workflows.list()).map((w) => w.id)),
-    }));
+      actions: this.workflowRuntime.actions.names(),
+    }), () => this.workflowRuntime.reload());
     this.app = createApp(this);
   }
 
@@ -153,11 +162,15 @@ export class Kubiki {
       await k.plugins.boot(config.enablePlugins);
       await k.templates.syncDefaults(k.shippedTemplates);
       await k.workflows.syncDefaults(k.shippedWorkflows);
+      await k.workflowRuntime.reload();
       await k.customFields.load();
       k.generation = await readGeneration(db);
       k.generatedAdminToken = await k.auth.bootstrapAdmin(SYSTEM, config.adminToken);
       if (options.background !== false) {
-        k.dispatcher.start();
+        if (config.workers) {
+          k.dispatcher.start();
+          k.workflowRuntime.start();
+        }
         k.refreshTimer = setInterval(() => void k.refresh().catch((error) => logger.error({ err: error }, 'refresh failed')), config.refreshIntervalMs);
         k.refreshTimer.unref();
       }
@@ -170,6 +183,7 @@ export class Kubiki {
 
   /** Picks up plugin state and custom field changes made by other instances. */
   async refresh(): Promise<void> {
+    await this.workflowRuntime.reload();
     const generation = await readGeneration(this.db);
     if (generation === this.generation) return;
     this.generation = generation;
@@ -184,6 +198,7 @@ export class Kubiki {
       repo = new EntityRepository(this.registry.get(qualifiedName), this.db, this.registry, (q) => this.repository(q), {
         afterCommit: () => this.dispatcher.kick(),
         isHeard: (eventType) => this.dispatcher.isHeard(eventType),
+        guardWrite: (entity, action, fields, options) => this.workflowRuntime.lifecycles.guardWrite(entity, action, fields, options),
       });
       this.repositories.set(qualifiedName, repo);
     }
@@ -222,6 +237,7 @@ export class Kubiki {
       const server = this.server;
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); });
     }
+    await this.workflowRuntime.stop();
     await this.dispatcher.stop();
     await this.pdf.close();
     this.emailTransport?.close();

@@ -175,6 +175,93 @@ const migrations: CoreMigration[] = [
       await trx.raw("alter table ??.kubiki_notifications add constraint kubiki_notifications_channel check (channel in ('email', 'sms')), add constraint kubiki_notifications_status check (status in ('queued', 'sent', 'failed', 'held'))", [db.schema]);
     },
   },
+  {
+    name: '004-workflow-engine',
+    async up(db, trx) {
+      const s = () => trx.schema.withSchema(db.schema);
+      // One row per running process instance; dedupe_key makes a trigger (event, cron slot,
+      // webhook delivery, date) start at most one instance however many engines see it.
+      await s().createTable('kubiki_wf_instances', (t) => {
+        t.uuid('id').primary();
+        t.text('workflow_id').notNullable();
+        t.integer('version').notNullable();
+        t.text('kind').notNullable();
+        t.text('status').notNullable();
+        t.text('dedupe_key').unique();
+        t.jsonb('trigger').notNullable();
+        t.text('entity');
+        t.text('record_id');
+        t.jsonb('input');
+        t.jsonb('vars').notNullable().defaultTo('{}');
+        t.jsonb('outputs').notNullable().defaultTo('{}');
+        t.uuid('parent_id').references('id').inTable(`${db.schema}.kubiki_wf_instances`).onDelete('CASCADE');
+        t.bigInteger('parent_step_id');
+        t.text('error');
+        t.text('failed_step');
+        t.uuid('started_by');
+        t.text('started_by_name').notNullable();
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.timestamp('updated_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.timestamp('finished_at', { useTz: true });
+        t.index(['status', 'created_at']);
+        t.index(['workflow_id', 'created_at']);
+        t.index(['entity', 'record_id']);
+        t.index(['parent_id']);
+      });
+      // One row per step execution: the queue (status + due_at + lease) and the history at once.
+      await s().createTable('kubiki_wf_steps', (t) => {
+        t.bigIncrements('id').primary();
+        t.uuid('instance_id').notNullable().references('id').inTable(`${db.schema}.kubiki_wf_instances`).onDelete('CASCADE');
+        t.text('step_key').notNullable();
+        t.text('step_type').notNullable();
+        t.text('scope').notNullable().defaultTo('');
+        t.bigInteger('join_of');
+        t.integer('arrived').notNullable().defaultTo(0);
+        t.text('status').notNullable();
+        t.timestamp('due_at', { useTz: true });
+        t.uuid('lease_token');
+        t.integer('attempts').notNullable().defaultTo(0);
+        t.jsonb('input');
+        t.jsonb('output');
+        t.text('error');
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.timestamp('started_at', { useTz: true });
+        t.timestamp('finished_at', { useTz: true });
+        t.unique(['instance_id', 'join_of']);
+        t.index(['instance_id', 'id']);
+      });
+      await trx.raw("create index kubiki_wf_steps_due on ??.kubiki_wf_steps (due_at) where status in ('pending', 'running', 'waiting') and due_at is not null", [db.schema]);
+      await trx.raw("alter table ??.kubiki_wf_instances add constraint kubiki_wf_instances_status check (status in ('running', 'waiting', 'completed', 'failed', 'cancelled'))", [db.schema]);
+      await trx.raw("alter table ??.kubiki_wf_steps add constraint kubiki_wf_steps_status check (status in ('pending', 'running', 'waiting', 'done', 'failed', 'cancelled'))", [db.schema]);
+      // Approvals: a human task per approval step execution, and one decision per user.
+      await s().createTable('kubiki_wf_tasks', (t) => {
+        t.uuid('id').primary();
+        t.uuid('instance_id').notNullable().references('id').inTable(`${db.schema}.kubiki_wf_instances`).onDelete('CASCADE');
+        t.bigInteger('step_id').notNullable().references('id').inTable(`${db.schema}.kubiki_wf_steps`).onDelete('CASCADE');
+        t.text('workflow_id').notNullable();
+        t.text('step_key').notNullable();
+        t.text('subject').notNullable();
+        t.text('mode').notNullable();
+        t.integer('required').notNullable();
+        t.jsonb('eligible').notNullable();
+        t.text('status').notNullable();
+        t.timestamp('deadline_at', { useTz: true });
+        t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.timestamp('decided_at', { useTz: true });
+        t.index(['status', 'created_at']);
+        t.index(['step_id']);
+      });
+      await s().createTable('kubiki_wf_decisions', (t) => {
+        t.uuid('task_id').notNullable().references('id').inTable(`${db.schema}.kubiki_wf_tasks`).onDelete('CASCADE');
+        t.uuid('user_id').notNullable();
+        t.text('username').notNullable();
+        t.text('decision').notNullable();
+        t.text('comment').notNullable().defaultTo('');
+        t.timestamp('at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
+        t.primary(['task_id', 'user_id']);
+      });
+    },
+  },
 ];
 
 /** Serializes boot-time DDL across instances that start together on one database. */

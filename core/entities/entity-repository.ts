@@ -22,6 +22,8 @@ export interface WriteOptions extends ReadOptions {
   requestId?: string;
   /** Optimistic concurrency: the write fails with 412 unless the record still has this version. */
   expectedVersion?: number;
+  /** Set by lifecycle transitions: the write may change the lifecycle's state field. */
+  viaTransition?: boolean;
 }
 
 export interface ListResult {
@@ -35,6 +37,8 @@ export interface RepositoryHooks {
   afterCommit(): void;
   /** Whether an enabled subscriber listens to this event type; unheard events are journaled as delivered. */
   isHeard(eventType: string): boolean;
+  /** Checks (and may complete) a write before validation: lifecycles guard their state field here. */
+  guardWrite?(entity: EntityDefinition, action: 'create' | 'update', fields: Record<string, unknown>, options: WriteOptions): void;
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -129,6 +133,7 @@ export class EntityRepository {
     if (grant === 'own' && this.entity.ownerField && fields[this.entity.ownerField] !== options.actor.userId) {
       throw new KubikiError('forbidden', `${options.actor.username} may create only their own ${this.entity.qualifiedName} records: set ${this.entity.ownerField} to their user id`, { extra: { permission: this.permission('create') } });
     }
+    this.hooks.guardWrite?.(this.entity, 'create', fields, options);
     this.validate(fields);
     const values = normalizeFields(this.entity, fields);
     const actorId = options.actor.userId;
@@ -164,10 +169,10 @@ export class EntityRepository {
         if (value === null) delete merged[name];
         else merged[name] = value;
       }
+      const changed = Object.fromEntries(Object.keys(diffFields(before, merged)).map((name) => [name, merged[name] ?? null]));
+      this.hooks.guardWrite?.(this.entity, 'update', changed, options);
       this.validate(merged);
-      const columns = fieldsToColumns(this.entity, Object.fromEntries(
-        Object.keys(diffFields(before, merged)).map((name) => [name, merged[name] ?? null]),
-      ));
+      const columns = fieldsToColumns(this.entity, changed);
       if (Object.keys(columns).length === 0) return rowToRecord(this.entity, row);
       const [updated] = await this.table(trx)
         .where({ id })

@@ -3,6 +3,11 @@ import type { Database } from '../db/database.ts';
 import { rowToEvent, type KubikiEvent } from './outbox.ts';
 
 export type EventHandler = (event: KubikiEvent) => void | Promise<void>;
+/** A core subscriber that takes a whole batch at once (the workflow engine starts instances in bulk). */
+export interface BatchSubscription {
+  matches(eventType: string): boolean;
+  handle(events: KubikiEvent[]): Promise<void>;
+}
 
 interface Subscription {
   plugin: string;
@@ -28,6 +33,7 @@ function compilePattern(pattern: string): RegExp {
  */
 export class EventDispatcher {
   private readonly subscriptions: Subscription[] = [];
+  private readonly batchSubscriptions: BatchSubscription[] = [];
   private timer?: NodeJS.Timeout;
   private draining?: Promise<void>;
   private again = false;
@@ -44,9 +50,13 @@ export class EventDispatcher {
     this.subscriptions.push({ plugin, pattern: compilePattern(pattern), handler });
   }
 
+  subscribeBatch(subscription: BatchSubscription): void {
+    this.batchSubscriptions.push(subscription);
+  }
+
   /** Whether delivering `eventType` would reach anyone right now. */
   isHeard(eventType: string): boolean {
-    return this.subscriptions.some((s) => s.pattern.test(eventType) && this.isEnabled(s.plugin));
+    return this.subscriptions.some((s) => s.pattern.test(eventType) && this.isEnabled(s.plugin)) || this.batchSubscriptions.some((s) => s.matches(eventType));
   }
 
   start(): void {
@@ -99,8 +109,19 @@ export class EventDispatcher {
     ) as { rows: Record<string, unknown>[] };
     const events = rows.map((r) => ({ event: rowToEvent(r), attempts: Number(r.attempts) })).sort((a, b) => a.event.id - b.event.id);
     const delivered: number[] = [];
+    const failedInBatch = new Map<number, unknown>();
+    for (const subscription of this.batchSubscriptions) {
+      const mine = events.filter(({ event }) => subscription.matches(event.type)).map(({ event }) => event);
+      if (mine.length === 0) continue;
+      try {
+        await subscription.handle(mine);
+      } catch (error) {
+        for (const event of mine) failedInBatch.set(event.id, error);
+      }
+    }
     for (const { event, attempts } of events) {
       try {
+        if (failedInBatch.has(event.id)) throw failedInBatch.get(event.id);
         for (const s of this.subscriptions) {
           if (s.pattern.test(event.type) && this.isEnabled(s.plugin)) await s.handler(event);
         }

@@ -10,6 +10,7 @@ import { notificationRoutes } from './routes/notification-routes.ts';
 import { systemRoutes } from './routes/system-routes.ts';
 import { templateRoutes } from './routes/template-routes.ts';
 import { workflowRoutes } from './routes/workflow-routes.ts';
+import { workflowRunRoutes } from './routes/workflow-run-routes.ts';
 
 /** The HTTP API: core routes first, then plugin routes, then generic entity CRUD. */
 export function createApp(k: Kubiki): Koa {
@@ -20,6 +21,7 @@ export function createApp(k: Kubiki): Koa {
   authRoutes(core, k);
   metaRoutes(core, k);
   templateRoutes(core, k);
+  workflowRunRoutes(core, k);
   workflowRoutes(core, k);
   notificationRoutes(core, k);
   const entities = new Router();

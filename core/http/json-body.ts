@@ -26,6 +26,8 @@ export async function readJsonBody(ctx: Context, limitBytes: number): Promise<un
     if (e.status && e.status < 500) throw new KubikiError('malformed-json', `the body could not be read: ${(error as Error).message}`);
     throw error;
   }
+  // Kept for routes that check a signature over the exact bytes (webhooks).
+  ctx.state.rawBody = text;
   if (text.trim() === '') return undefined;
   let body: unknown;
   try {

@@ -62,6 +62,8 @@ export function rejectNulCharacters() {
 }
 
 const PUBLIC = new Set(['GET /api/health', 'POST /api/auth/login']);
+// Webhooks authenticate by their signature (checked by the route), not by a bearer token.
+const WEBHOOK = /^\/api\/workflows\/[^/]+\/webhook$/;
 
 /** Resolves the bearer token; every route but health and login needs one. */
 export function authenticate(auth: AuthService) {
@@ -73,7 +75,7 @@ export function authenticate(auth: AuthService) {
       const principal = await auth.authenticate(m[1]);
       if (!principal) throw new KubikiError('unauthenticated', 'the token is unknown, expired or revoked');
       ctx.state.principal = principal;
-    } else if (!PUBLIC.has(`${ctx.method} ${ctx.path}`)) {
+    } else if (!PUBLIC.has(`${ctx.method} ${ctx.path}`) && !(ctx.method === 'POST' && WEBHOOK.test(ctx.path))) {
       ctx.set('WWW-Authenticate', 'Bearer');
       throw new KubikiError('unauthenticated', 'send Authorization: Bearer <token> (log in with POST /api/auth/login, or use an API token)');
     }

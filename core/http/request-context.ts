@@ -9,6 +9,8 @@ export interface KubikiState {
   log: Logger;
   principal?: Principal;
   body?: unknown;
+  /** The body as received (UTF-8 text), when there was one. */
+  rawBody?: string;
 }
 
 export const stateOf = (ctx: Context): KubikiState => ctx.state as KubikiState;

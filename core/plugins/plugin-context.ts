@@ -10,7 +10,10 @@ import type { DocumentTotalsProvider } from '../templates/document-data.ts';
 import type { StoredDocument } from '../templates/document-service.ts';
 import type { Notification, NotificationMessage } from '../notifications/notification-service.ts';
 
+import type { WorkflowAction } from '../workflows/engine/workflow-actions.ts';
+
 export type { KubikiEvent } from '../events/outbox.ts';
+export type { WorkflowAction, WorkflowActionContext } from '../workflows/engine/workflow-actions.ts';
 export type { ApiRecord } from '../entities/record-codec.ts';
 export type { Principal } from '../auth/principal.ts';
 export type { DocumentTotalsProvider } from '../templates/document-data.ts';
@@ -60,6 +63,11 @@ export interface PluginContext {
    * outbox when the channel has no transport; the same idempotencyKey again returns the first notification.
    */
   notify(message: NotificationMessage, actor: Principal): Promise<Notification>;
+  /**
+   * Offers an action to workflows' callAction steps as `<plugin>.<name>`. The handler runs in the
+   * step's transaction (`ctx.trx`): database work done with it commits exactly once with the step.
+   */
+  workflowAction(name: string, action: WorkflowAction): void;
 }
 
 /** What a plugin's code module exports as default. */

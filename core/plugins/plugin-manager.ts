@@ -1,3 +1,4 @@
+import type { WorkflowAction } from '../workflows/engine/workflow-actions.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
@@ -52,6 +53,8 @@ export interface PluginManagerDeps {
     render: PluginContext['renderDocument'];
   };
   notify: PluginContext['notify'];
+  /** Registers a plugin's workflow action (`<plugin>.<name>`). */
+  workflowAction(plugin: string, name: string, action: WorkflowAction): void;
 }
 
 /**
@@ -337,6 +340,7 @@ export class PluginManager {
       },
       renderDocument: (templateId, recordId, options) => this.deps.documents.render(templateId, recordId, options),
       notify: (message, actor) => this.deps.notify(message, actor),
+      workflowAction: (actionName, action) => this.deps.workflowAction(name, actionName, action),
     };
   }
 }

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import type { Database } from '../db/database.ts';
+import type { Database, Executor } from '../db/database.ts';
 import { KubikiError, fieldError } from '../errors.ts';
 import { requireGrant, type Principal } from '../auth/principal.ts';
 import { writeAudit } from '../audit/audit-trail.ts';
@@ -128,7 +128,8 @@ export class DocumentService {
   }
 
   /** The plugin action behind rendering: also what the workflow step will call. */
-  async renderRecord(templateId: string, recordId: string, format: DocumentFormat, actor: Principal, requestId?: string): Promise<StoredDocument> {
+  /** `trx`: store the document in the caller's transaction (a workflow step commits it with its own completion). */
+  async renderRecord(templateId: string, recordId: string, format: DocumentFormat, actor: Principal, requestId?: string, trx?: Executor): Promise<StoredDocument> {
     if (format === 'pdf' && !this.deps.pdf.available()) {
       throw new KubikiError('pdf-unavailable', 'PDF needs Chromium: install it with "apt-get install -y chromium" (or set KUBIKI_CHROMIUM to its path); format "html" works now');
     }
@@ -141,7 +142,7 @@ export class DocumentService {
       : Buffer.from(html, 'utf8');
     const id = randomUUID();
     const sha256 = createHash('sha256').update(content).digest('hex');
-    const [row] = await this.deps.db.knex.transaction(async (trx) => {
+    const store = async (trx: Executor) => {
       const inserted = await this.deps.db.table('kubiki_documents', trx).insert({
         id, template_id: templateId, template_version: version.version, entity: version.metadata.entity, record_id: record.id,
         record_version: record.version, format, content_type: CONTENT_TYPES[format], content, sha256, bytes: content.length,
@@ -151,8 +152,9 @@ export class DocumentService {
         actor, action: 'rendered', plugin: 'core', entity: 'documents', recordId: id, requestId,
         changes: { template: { before: null, after: `${templateId}@${version.version}` }, record: { before: null, after: `${version.metadata.entity}/${record.id}@${record.version}` }, sha256: { before: null, after: sha256 } },
       });
-      return inserted;
-    });
+      return inserted as Row[];
+    };
+    const [row] = trx ? await store(trx) : await this.deps.db.knex.transaction(store);
     return toDocument(row);
   }
 

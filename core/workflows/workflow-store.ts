@@ -39,7 +39,7 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 export class WorkflowStore {
   private readonly store: VersionedStore<WorkflowDefinition>;
 
-  constructor(db: Database, private readonly env: () => Promise<ValidationEnv>) {
+  constructor(db: Database, private readonly env: () => Promise<ValidationEnv>, private readonly afterPublish: () => Promise<void> = async () => {}) {
     this.store = new VersionedStore(db, { kind: 'workflows', noun: 'workflow', extension: 'yaml', entityOf: (d) => d.entity ?? null });
   }
 
@@ -125,6 +125,7 @@ export class WorkflowStore {
 
   async publish(id: string, version: number | undefined, actor: Principal, action: 'published' | 'rolled-back', requestId?: string): Promise<WorkflowSummary> {
     await this.store.publish(id, version, actor, action, requestId);
+    await this.afterPublish();
     return this.summary(id);
   }
 

@@ -1,0 +1,256 @@
+// The SQL of durable execution. Step rows are both the work queue and the history: a row is
+// `pending` (due at due_at), `running` (claimed under a lease until due_at), `waiting` (a timer,
+// an approval or a sub-workflow; due_at is its deadline, if any), then `done`, `failed` or
+// `cancelled`. Every state change of a claimed row checks its lease token, so a worker that lost
+// its lease (it stalled, another took over) cannot complete the step a second time: its
+// transaction finds no row to update and rolls back together with the step's database effect.
+
+import type { Database, Executor } from '../../db/database.ts';
+
+export type StepStatus = 'pending' | 'running' | 'waiting' | 'done' | 'failed' | 'cancelled';
+export type InstanceStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'cancelled';
+
+export interface StepRow {
+  id: number;
+  instanceId: string;
+  key: string;
+  type: string;
+  scope: string;
+  joinOf: number | null;
+  status: StepStatus;
+  /** The status before this claim: `waiting` means a timer or deadline came due. */
+  was: StepStatus;
+  attempts: number;
+  input: unknown;
+  leaseToken: string | null;
+}
+
+export interface InstanceRow {
+  id: string;
+  workflowId: string;
+  version: number;
+  kind: string;
+  status: InstanceStatus;
+  trigger: Record<string, unknown>;
+  entity: string | null;
+  recordId: string | null;
+  input: unknown;
+  vars: Record<string, unknown>;
+  outputs: Record<string, unknown>;
+  parentId: string | null;
+  parentStepId: number | null;
+  startedBy: string | null;
+  startedByName: string;
+}
+
+export interface NewStep {
+  key: string;
+  type: string;
+  scope: string;
+  status: 'pending' | 'running' | 'waiting';
+  /** ISO instant, 'now', or null (never due: waits for someone to resume it). */
+  due: string | null;
+  lease?: string;
+  input?: unknown;
+}
+
+export interface NewInstance {
+  id: string;
+  workflowId: string;
+  version: number;
+  kind: 'automation' | 'transition' | 'subworkflow';
+  trigger: Record<string, unknown>;
+  entity?: string | null;
+  recordId?: string | null;
+  input?: unknown;
+  vars?: Record<string, unknown>;
+  dedupeKey?: string | null;
+  parentId?: string | null;
+  parentStepId?: number | null;
+  startedBy: string | null;
+  startedByName: string;
+  first: { key: string; type: string };
+}
+
+/** The step was taken over by another worker (or cancelled) while this one worked on it. */
+export class LeaseLost extends Error {
+  constructor(stepId: number) {
+    super(`step ${stepId} is no longer this worker's (lease lapsed, or the instance was cancelled)`);
+  }
+}
+
+type Row = Record<string, unknown>;
+
+export function toStepRow(r: Row): StepRow {
+  return {
+    id: Number(r.id), instanceId: String(r.instance_id), key: String(r.step_key), type: String(r.step_type), scope: String(r.scope ?? ''),
+    joinOf: r.join_of == null ? null : Number(r.join_of), status: r.status as StepStatus, was: (r.was ?? r.status) as StepStatus,
+    attempts: Number(r.attempts), input: r.input ?? null, leaseToken: (r.lease_token as string | null) ?? null,
+  };
+}
+
+export function toInstanceRow(r: Row): InstanceRow {
+  return {
+    id: String(r.id), workflowId: String(r.workflow_id), version: Number(r.version), kind: String(r.kind), status: r.status as InstanceStatus,
+    trigger: (r.trigger ?? {}) as Record<string, unknown>, entity: (r.entity as string | null) ?? null, recordId: (r.record_id as string | null) ?? null,
+    input: r.input ?? null, vars: (r.vars ?? {}) as Record<string, unknown>, outputs: (r.outputs ?? {}) as Record<string, unknown>,
+    parentId: (r.parent_id as string | null) ?? null, parentStepId: r.parent_step_id == null ? null : Number(r.parent_step_id),
+    startedBy: (r.started_by as string | null) ?? null, startedByName: String(r.started_by_name),
+  };
+}
+
+const json = (value: unknown): string => JSON.stringify(value ?? null);
+
+/** Which claim a completion belongs to: a worker's lease, or a waiting step being resumed (approval, sub-workflow). */
+export type StepHold = { id: number; lease: string } | { id: number; resumed: true };
+
+export class InstanceQueue {
+  constructor(private readonly db: Database, private readonly leaseSeconds: number) {}
+
+  private get steps() { return this.db.ref('kubiki_wf_steps'); }
+  private get instances() { return this.db.ref('kubiki_wf_instances'); }
+
+  /**
+   * Inserts instances with their first step, due now. A dedupe key already used inserts nothing
+   * (the trigger was seen before); returns the ids actually created.
+   */
+  async insert(trx: Executor, instances: NewInstance[]): Promise<string[]> {
+    if (instances.length === 0) return [];
+    const rows = instances.map((i) => ({
+      id: i.id, workflow_id: i.workflowId, version: i.version, kind: i.kind, status: 'running', dedupe_key: i.dedupeKey ?? null,
+      trigger: json(i.trigger), entity: i.entity ?? null, record_id: i.recordId ?? null, input: i.input === undefined ? null : json(i.input),
+      vars: json(i.vars ?? {}), parent_id: i.parentId ?? null, parent_step_id: i.parentStepId ?? null,
+      started_by: i.startedBy, started_by_name: i.startedByName,
+    }));
+    const created: string[] = await this.db.table('kubiki_wf_instances', trx).insert(rows).onConflict('dedupe_key').ignore().returning('id').then((r: Row[]) => r.map((x) => String(x.id)));
+    if (created.length === 0) return [];
+    const firstOf = new Map(instances.map((i) => [i.id, i.first]));
+    await this.db.table('kubiki_wf_steps', trx).insert(created.map((id) => ({
+      instance_id: id, step_key: firstOf.get(id)!.key, step_type: firstOf.get(id)!.type, status: 'pending', due_at: trx.fn.now(),
+    })));
+    return created;
+  }
+
+  /** Claims up to `limit` due steps under a new lease: pending ones, lapsed leases, timers that came due. */
+  async claim(limit: number, leaseToken: string, leaseSeconds: number): Promise<StepRow[]> {
+    const { rows } = await this.db.knex.raw(
+      `with c as (
+         select id, status as was from ? where due_at <= now() and status in ('pending', 'running', 'waiting')
+         order by due_at limit ? for update skip locked)
+       update ? s set status = 'running', lease_token = ?, due_at = now() + make_interval(secs => ?),
+              attempts = s.attempts + case when c.was = 'waiting' then 0 else 1 end, started_at = coalesce(s.started_at, now())
+       from c where s.id = c.id
+       returning s.*, c.was`,
+      [this.steps, limit, this.steps, leaseToken, leaseSeconds],
+    ) as { rows: Row[] };
+    return rows.map(toStepRow);
+  }
+
+  async loadInstances(ids: string[], trx?: Executor): Promise<Map<string, InstanceRow>> {
+    if (ids.length === 0) return new Map();
+    const rows: Row[] = await this.db.table('kubiki_wf_instances', trx).whereIn('id', ids);
+    return new Map(rows.map((r) => [String(r.id), toInstanceRow(r)]));
+  }
+
+  /**
+   * Completes a claimed step in one statement: the step row (checked against the lease), the
+   * instance's variables/outputs/status, and the next step rows. Throws LeaseLost when the step is
+   * not this worker's any more — inside a transaction, that rolls the step's effect back too.
+   */
+  async complete(trx: Executor, step: StepHold, change: {
+    status?: 'done' | 'waiting';
+    output?: unknown;
+    input?: unknown;
+    /** For `waiting`: when the step comes due again (deadline, timer); null = only when resumed. */
+    waitUntil?: string | null;
+    vars?: Record<string, unknown>;
+    outputKey?: string;
+    next: NewStep[];
+    instance?: { status: InstanceStatus; error?: string | null; failedStep?: string | null };
+  }): Promise<{ id: number; key: string; scope: string }[]> {
+    const status = change.status ?? 'done';
+    const outputs = change.outputKey !== undefined ? { [change.outputKey]: change.output ?? null } : {};
+    const finished = change.instance && ['completed', 'failed', 'cancelled'].includes(change.instance.status);
+    const { rows } = await trx.raw(
+      `with s as (
+         update ? set status = ?, output = ?::jsonb, input = coalesce(?::jsonb, input), error = null,
+                finished_at = case when ? = 'done' then now() else null end,
+                due_at = case when ? = 'done' then null else ?::timestamptz end, lease_token = null
+         where id = ? and (case when ? then status = 'waiting' else lease_token = ? and status = 'running' end) returning instance_id),
+       i as (
+         update ? set vars = vars || ?::jsonb, outputs = outputs || ?::jsonb, updated_at = now(),
+                status = coalesce(?, status), error = coalesce(?, error), failed_step = coalesce(?, failed_step),
+                finished_at = case when ? then now() else finished_at end
+         where id = (select instance_id from s) returning id),
+       n as (
+         insert into ? (instance_id, step_key, step_type, scope, status, due_at, lease_token, started_at, input, attempts)
+         select (select instance_id from s), x.key, x.type, x.scope, x.status,
+                case when x.status = 'running' then now() + make_interval(secs => ?) else x.due::timestamptz end, x.lease,
+                case when x.status = 'running' then now() end, x.input, case when x.status = 'running' then 1 else 0 end
+         -- a running row is this worker's to go on with at once: due when its lease would lapse
+         from jsonb_to_recordset(?::jsonb) as x(key text, type text, scope text, status text, due text, lease uuid, input jsonb)
+         where exists (select 1 from s)
+         returning id, step_key, scope)
+       select (select count(*) from s)::int as owned, (select count(*) from i)::int as touched,
+              coalesce((select json_agg(json_build_object('id', n.id, 'key', n.step_key, 'scope', n.scope) order by n.id) from n), '[]') as created`,
+      [
+        this.steps, status, json(change.output), change.input === undefined ? null : json(change.input),
+        status, status, change.waitUntil ?? null, step.id, 'resumed' in step, 'lease' in step ? step.lease : null,
+        this.instances, json(change.vars ?? {}), json(outputs),
+        change.instance?.status ?? null, change.instance?.error ?? null, change.instance?.failedStep ?? null, Boolean(finished),
+        this.steps, this.leaseSeconds, json(change.next.map((n) => ({ key: n.key, type: n.type, scope: n.scope, status: n.status, due: n.due, lease: n.lease ?? null, input: n.input ?? null }))),
+      ],
+    ) as { rows: { owned: number; created: { id: number | string; key: string; scope: string }[] }[] };
+    if (rows[0].owned === 0) throw new LeaseLost(step.id);
+    return rows[0].created.map((c) => ({ id: Number(c.id), key: c.key, scope: c.scope }));
+  }
+
+  /** A step that failed but may be tried again: back to pending, due after the back-off. */
+  async retryLater(step: { id: number; lease: string }, error: string, delayMs: number): Promise<boolean> {
+    const n = await this.db.table('kubiki_wf_steps').where({ id: step.id, lease_token: step.lease, status: 'running' })
+      .update({ status: 'pending', error, lease_token: null, due_at: this.db.knex.raw('now() + make_interval(secs => ?)', [delayMs / 1000]) });
+    return n > 0;
+  }
+
+  /** Marks a step failed and the instance with it (the admin retries or cancels it). */
+  async fail(trx: Executor, step: { id: number; lease?: string }, instanceId: string, stepKey: string, error: string): Promise<boolean> {
+    const q = this.db.table('kubiki_wf_steps', trx).where({ id: step.id });
+    if (step.lease) q.where({ lease_token: step.lease, status: 'running' });
+    const n = await q.update({ status: 'failed', error, lease_token: null, due_at: null, finished_at: trx.fn.now() });
+    if (n === 0) return false;
+    await this.db.table('kubiki_wf_instances', trx).where({ id: instanceId }).whereIn('status', ['running', 'waiting'])
+      .update({ status: 'failed', error, failed_step: stepKey, updated_at: trx.fn.now(), finished_at: trx.fn.now() });
+    return true;
+  }
+
+  /**
+   * A parallel branch arriving at its join: the join row counts arrivals; returns the count so the
+   * last branch to arrive goes on from the join.
+   */
+  async arriveAtJoin(trx: Executor, instanceId: string, joinOf: number, key: string, scope: string): Promise<{ id: number; arrived: number }> {
+    const { rows } = await trx.raw(
+      `insert into ? as j (instance_id, step_key, step_type, scope, join_of, arrived, status)
+       values (?, ?, 'join', ?, ?, 1, 'waiting')
+       on conflict (instance_id, join_of) do update set arrived = j.arrived + 1
+       returning id, arrived`,
+      [this.steps, instanceId, key, scope, joinOf],
+    ) as { rows: { id: number | string; arrived: number }[] };
+    return { id: Number(rows[0].id), arrived: Number(rows[0].arrived) };
+  }
+
+  /** Makes a waiting row runnable now (a join whose branches all arrived, a resumed step). */
+  async release(trx: Executor, stepId: number, lease?: string): Promise<void> {
+    await this.db.table('kubiki_wf_steps', trx).where({ id: stepId })
+      .update(lease
+        ? { status: 'running', lease_token: lease, due_at: trx.raw('now() + make_interval(secs => ?)', [this.leaseSeconds]), started_at: trx.fn.now(), attempts: 1 }
+        : { status: 'pending', due_at: trx.fn.now() });
+  }
+
+  /** Cancels every unfinished step of an instance but `except`, and its open approval tasks. */
+  async cancelOpenSteps(trx: Executor, instanceId: string, except?: number): Promise<void> {
+    const q = this.db.table('kubiki_wf_steps', trx).where({ instance_id: instanceId }).whereIn('status', ['pending', 'running', 'waiting']);
+    if (except !== undefined) q.whereNot({ id: except });
+    await q.update({ status: 'cancelled', lease_token: null, due_at: null, finished_at: trx.fn.now() });
+    await this.db.table('kubiki_wf_tasks', trx).where({ instance_id: instanceId, status: 'open' }).update({ status: 'cancelled', decided_at: trx.fn.now() });
+  }
+}

@@ -1,0 +1,73 @@
+import type { Database } from '../../db/database.ts';
+import type { WorkflowDefinition } from '../workflow-definition.ts';
+
+export interface PublishedWorkflow {
+  id: string;
+  version: number;
+  definition: WorkflowDefinition;
+  /** When the item last changed (publish, rollback); date-relative triggers look back from here. */
+  publishedAt: string;
+}
+
+/**
+ * The versions new instances start on, per workflow, cached in the process and reloaded when the
+ * set of published versions changes (checked cheaply on every refresh tick). Old versions stay
+ * loadable: running instances finish on the version they started on.
+ */
+export class PublishedWorkflows {
+  private current = new Map<string, PublishedWorkflow>();
+  private signature = '';
+  private readonly versions = new Map<string, WorkflowDefinition>();
+  private readonly listeners: (() => void)[] = [];
+
+  constructor(private readonly db: Database) {}
+
+  /** Called after each reload that changed something (schedules are re-planned). */
+  onChange(listener: () => void): void {
+    this.listeners.push(listener);
+  }
+
+  async reload(): Promise<void> {
+    const rows: { item_id: string; published_version: number; updated_at: string }[] = await this.db.table('kubiki_versioned_items')
+      .where({ kind: 'workflows' }).whereNotNull('published_version').orderBy('item_id').select('item_id', 'published_version', 'updated_at');
+    const signature = rows.map((r) => `${r.item_id}@${r.published_version}`).join(',');
+    if (signature === this.signature) return;
+    const next = new Map<string, PublishedWorkflow>();
+    for (const r of rows) {
+      next.set(r.item_id, { id: r.item_id, version: Number(r.published_version), definition: await this.definition(r.item_id, Number(r.published_version)), publishedAt: String(r.updated_at) });
+    }
+    this.current = next;
+    this.signature = signature;
+    for (const listener of this.listeners) listener();
+  }
+
+  get(id: string): PublishedWorkflow | undefined {
+    return this.current.get(id);
+  }
+
+  all(): PublishedWorkflow[] {
+    return [...this.current.values()];
+  }
+
+  automations(): PublishedWorkflow[] {
+    return this.all().filter((w) => w.definition.kind === 'automation');
+  }
+
+  /** The published lifecycle of an entity (the last by id if, unusually, two are published). */
+  lifecycleOf(entity: string): PublishedWorkflow | undefined {
+    return this.all().filter((w) => w.definition.kind === 'lifecycle' && w.definition.entity === entity).pop();
+  }
+
+  /** Any version, published or not: what a running instance follows. */
+  async definition(id: string, version: number): Promise<WorkflowDefinition> {
+    const key = `${id}@${version}`;
+    let definition = this.versions.get(key);
+    if (!definition) {
+      const row: { metadata: WorkflowDefinition } | undefined = await this.db.table('kubiki_item_versions').where({ kind: 'workflows', item_id: id, version }).first('metadata');
+      if (!row) throw new Error(`workflow ${id} has no version ${version}`);
+      definition = row.metadata;
+      this.versions.set(key, definition);
+    }
+    return definition;
+  }
+}

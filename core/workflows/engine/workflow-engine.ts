@@ -1,0 +1,527 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { v7 as uuidv7 } from 'uuid';
+import type { Database, Executor } from '../../db/database.ts';
+import { KubikiError } from '../../errors.ts';
+import { SYSTEM, type Principal } from '../../auth/principal.ts';
+import { PermissionSet } from '../../auth/permissions.ts';
+import type { EntityRepository } from '../../entities/entity-repository.ts';
+import type { NotificationService } from '../../notifications/notification-service.ts';
+import type { DocumentService } from '../../templates/document-service.ts';
+import type { ParallelStep, Step, WorkflowDefinition } from '../workflow-definition.ts';
+import { durationMs } from './durations.ts';
+import { workflowHttpRequest, RetryableHttpError } from './http-request.ts';
+import { InstanceQueue, LeaseLost, type InstanceRow, type NewInstance, type NewStep, type StepHold, type StepRow, type StepStatus } from './instance-queue.ts';
+import type { PublishedWorkflows } from './published-workflows.ts';
+import { planStep, type StepPlan, type StepScope } from './step-plan.ts';
+import type { WorkflowActions } from './workflow-actions.ts';
+import type { ApprovalTasks } from './approval-tasks.ts';
+
+export interface WorkflowEngineDeps {
+  db: Database;
+  logger: Logger;
+  published: PublishedWorkflows;
+  actions: WorkflowActions;
+  repository(qualifiedName: string): EntityRepository;
+  hasEntity(qualifiedName: string): boolean;
+  notifications: NotificationService;
+  documents: DocumentService;
+  /** Entity writes made inside a step's transaction queue events: ask for their delivery after commit. */
+  kickEvents(): void;
+  concurrency: number;
+  pollMs: number;
+  leaseSeconds: number;
+  httpAllow: string[];
+}
+
+/** The step being worked on: claimed by this worker, or handed on to it by the step before. */
+interface Current {
+  id: number;
+  key: string;
+  scope: string;
+  was: StepStatus;
+  attempts: number;
+  input: unknown;
+}
+
+/** One instance as a worker sees it while it runs a chain of its steps. */
+interface Run {
+  instance: InstanceRow;
+  def: WorkflowDefinition;
+  lease: string;
+  record: unknown;
+}
+
+export interface StartRequest {
+  workflowId: string;
+  version: number;
+  definition: WorkflowDefinition;
+  kind: NewInstance['kind'];
+  trigger: Record<string, unknown>;
+  entity?: string | null;
+  recordId?: string | null;
+  input?: unknown;
+  dedupeKey?: string | null;
+  actor: Principal;
+  /** Where to begin; automations default to their `start`. */
+  startStep?: string;
+  parent?: { instanceId: string; stepId: number };
+}
+
+// Steps without side effects fail the same way however often they run: no retries for them.
+const DETERMINISTIC = new Set(['condition', 'switch', 'set', 'join', 'end', 'wait', 'approval', 'parallel', 'subWorkflow']);
+const DEFAULT_RETRY = { max: 5, backoff: 'PT10S' };
+const MAX_BACKOFF_MS = 3_600_000;
+/** Steps one worker runs back to back for an instance before it puts the rest back in the queue. */
+const MAX_CHAIN = 200;
+
+const isTransaction = (exec: Executor): boolean => (exec as { isTransaction?: boolean }).isTransaction === true;
+
+/** Who a workflow acts as: itself (audited as `workflow:<id>`), with the system's permissions. */
+export function workflowActor(workflowId: string): Principal {
+  return { userId: null, username: `workflow:${workflowId}`, displayName: `Workflow ${workflowId}`, roles: [], permissions: new PermissionSet(['*']) };
+}
+
+/** Scope strings stack the enclosing parallel steps: `<row id>:<parallel step id>/…`. */
+function innermost(scope: string): { rowId: number; key: string; parent: string } {
+  const cut = scope.lastIndexOf('/');
+  const last = scope.slice(cut + 1);
+  const colon = last.indexOf(':');
+  return { rowId: Number(last.slice(0, colon)), key: last.slice(colon + 1), parent: cut < 0 ? '' : scope.slice(0, cut) };
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message.slice(0, 4000);
+  return String(error).slice(0, 4000);
+}
+
+/** Errors a retry cannot fix: bad data, refused permissions, expression failures. */
+function isPermanent(error: unknown): boolean {
+  if (error instanceof RetryableHttpError) return false;
+  if (error instanceof KubikiError) return error.status < 500 && ![409, 412, 423, 429].includes(error.status);
+  return false;
+}
+
+/**
+ * Durable execution: instances and their steps are rows; workers (any process, any number) claim
+ * due steps with FOR UPDATE SKIP LOCKED under a lease and run them. A worker goes on with the
+ * next step of the same instance at once (no round trip through the queue) until the instance
+ * has to wait, ends, or MAX_CHAIN is reached. A step's database effect and its completion commit
+ * in one transaction; external effects carry the step's idempotency key.
+ */
+export class WorkflowEngine {
+  readonly queue: InstanceQueue;
+  tasks!: ApprovalTasks;
+  private timer?: NodeJS.Timeout;
+  private inFlight = 0;
+  private claiming = false;
+  private stopped = true;
+  private idle?: () => void;
+  private readonly log: Logger;
+
+  constructor(private readonly deps: WorkflowEngineDeps) {
+    this.queue = new InstanceQueue(deps.db, deps.leaseSeconds);
+    this.log = deps.logger;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.timer = setInterval(() => this.pump(), this.deps.pollMs);
+    this.timer.unref();
+    this.pump();
+  }
+
+  /** Stops claiming and waits for the steps in hand to finish. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    while (this.inFlight > 0 || this.claiming) await new Promise<void>((resolve) => { this.idle = resolve; setTimeout(resolve, 50); });
+  }
+
+  /** Asks for a claiming round soon (new instances, released joins, resumed approvals). */
+  kick(): void {
+    if (!this.stopped) setImmediate(() => this.pump());
+  }
+
+  private pump(): void {
+    if (this.stopped || this.claiming) return;
+    const room = this.deps.concurrency - this.inFlight;
+    if (room <= 0) return;
+    this.claiming = true;
+    this.claimAndRun(room)
+      .then((claimed) => {
+        this.claiming = false;
+        if (claimed === room) this.pump();
+      })
+      .catch((error) => {
+        this.claiming = false;
+        this.log.error({ err: error }, 'workflow claim failed');
+      });
+  }
+
+  /** Claims up to `limit` due steps and starts them; resolves once they are claimed (not done). */
+  private async claimAndRun(limit: number, wait?: Promise<void>[]): Promise<number> {
+    const lease = randomUUID();
+    const rows = await this.queue.claim(limit, lease, this.deps.leaseSeconds);
+    if (rows.length === 0) return 0;
+    const instances = await this.queue.loadInstances([...new Set(rows.map((r) => r.instanceId))]);
+    for (const row of rows) {
+      this.inFlight++;
+      const done = this.runClaimed(row, instances.get(row.instanceId), lease)
+        .catch((error) => this.log.error({ err: error, step: row.id }, 'workflow step crashed'))
+        .finally(() => {
+          this.inFlight--;
+          if (this.inFlight === 0) this.idle?.();
+          this.pump();
+        });
+      wait?.push(done);
+    }
+    return rows.length;
+  }
+
+  /**
+   * Runs everything due now in this process and resolves when nothing is left (tests, the CLI):
+   * the same claim path as the background workers, so it is safe next to them.
+   */
+  async runUntilIdle(maxRounds = 10_000): Promise<number> {
+    let total = 0;
+    for (let round = 0; round < maxRounds; round++) {
+      const wait: Promise<void>[] = [];
+      const claimed = await this.claimAndRun(Math.max(this.deps.concurrency, 1), wait);
+      await Promise.all(wait);
+      if (claimed === 0) return total;
+      total += claimed;
+    }
+    return total;
+  }
+
+  // ---- starting instances -------------------------------------------------------------------
+
+  newInstance(request: StartRequest): NewInstance {
+    const first = request.startStep ?? request.definition.start;
+    const step = first === undefined ? undefined : request.definition.steps?.[first];
+    if (!first || !step) throw new KubikiError('validation-failed', `workflow ${request.workflowId} has no step "${first ?? ''}" to start from`);
+    return {
+      id: uuidv7(), workflowId: request.workflowId, version: request.version, kind: request.kind, trigger: request.trigger,
+      entity: request.entity ?? null, recordId: request.recordId ?? null, input: request.input, dedupeKey: request.dedupeKey ?? null,
+      parentId: request.parent?.instanceId ?? null, parentStepId: request.parent?.stepId ?? null,
+      startedBy: request.actor.userId, startedByName: request.actor.username, first: { key: first, type: step.type },
+    };
+  }
+
+  /** Starts instances (inside `trx` when given); a repeated dedupe key starts nothing. Returns the ids created. */
+  async startMany(requests: StartRequest[], trx?: Executor): Promise<string[]> {
+    if (requests.length === 0) return [];
+    const instances = requests.map((r) => this.newInstance(r));
+    const created = trx && isTransaction(trx)
+      ? await this.queue.insert(trx, instances)
+      : await this.deps.db.knex.transaction((t) => this.queue.insert(t, instances));
+    if (created.length && !trx) this.kick();
+    return created;
+  }
+
+  async startInstance(request: StartRequest, trx?: Executor): Promise<{ id: string; created: boolean }> {
+    const [id] = await this.startMany([request], trx);
+    if (id) return { id, created: true };
+    const existing: { id: string } | undefined = request.dedupeKey
+      ? await this.deps.db.table('kubiki_wf_instances', trx).where({ dedupe_key: request.dedupeKey }).first('id')
+      : undefined;
+    if (!existing) throw new Error('instance insert returned nothing');
+    return { id: existing.id, created: false };
+  }
+
+  // ---- running steps ------------------------------------------------------------------------
+
+  private async loadRecord(instance: InstanceRow): Promise<unknown> {
+    const { entity, recordId } = instance;
+    if (!entity || !recordId || !this.deps.hasEntity(entity)) return null;
+    try {
+      return await this.deps.repository(entity).get(recordId, { actor: SYSTEM });
+    } catch (error) {
+      if (!(error instanceof KubikiError) || error.code !== 'not-found') throw error;
+      // A deleted record: what it was, from the event that triggered the instance.
+      const changes = (instance.trigger.changes ?? {}) as Record<string, { before?: unknown }>;
+      const before = Object.fromEntries(Object.entries(changes).map(([k, v]) => [k, v?.before]).filter(([, v]) => v !== null && v !== undefined));
+      return Object.keys(before).length ? { id: recordId, ...before } : null;
+    }
+  }
+
+  private async runClaimed(row: StepRow, instance: InstanceRow | undefined, lease: string): Promise<void> {
+    if (!instance) return;
+    let def: WorkflowDefinition;
+    let run: Run;
+    try {
+      def = await this.deps.published.definition(instance.workflowId, instance.version);
+      run = { instance, def, lease, record: await this.loadRecord(instance) };
+    } catch (error) {
+      await this.failed({ instance, def: { id: instance.workflowId } as WorkflowDefinition, lease, record: null }, toCurrent(row), undefined, error);
+      return;
+    }
+    let next: Current | undefined = toCurrent(row);
+    for (let hops = 0; next; hops++) {
+      const current: Current = next;
+      if (hops === MAX_CHAIN) {
+        // Long loops share the workers: the rest goes back to the queue, due now.
+        await this.queue.retryLater({ id: current.id, lease }, 'continued later (long chain)', 0);
+        this.kick();
+        return;
+      }
+      const step: Step | undefined = def.steps?.[current.key];
+      try {
+        next = await this.runStep(run, current, step);
+      } catch (error) {
+        if (error instanceof LeaseLost) {
+          this.log.warn({ step: current.id, instance: instance.id }, error.message);
+          return;
+        }
+        await this.failed(run, current, step, error);
+        return;
+      }
+    }
+  }
+
+  private scopeOf(run: Run): StepScope {
+    const { instance } = run;
+    return { trigger: instance.trigger, record: run.record, vars: instance.vars, steps: instance.outputs, input: instance.input ?? undefined, now: new Date() };
+  }
+
+  private async runStep(run: Run, current: Current, step: Step | undefined): Promise<Current | undefined> {
+    if (!step) throw new KubikiError('validation-failed', `step "${current.key}" is not in version ${run.instance.version} of ${run.instance.workflowId}`);
+    const hold: StepHold = { id: current.id, lease: run.lease };
+    if (current.was === 'waiting') return this.wake(run, current, step, hold);
+    const plan = planStep(current.key, step, this.scopeOf(run));
+    const actor = workflowActor(run.instance.workflowId);
+    const key = `wf-${current.id}`;
+    const inTransaction = async (work: (trx: Executor) => Promise<unknown>): Promise<Current | undefined> => {
+      const result = await this.deps.db.knex.transaction(async (trx) => {
+        const output = await work(trx);
+        return this.advance(trx, run, current, hold, 'next' in plan ? plan.next : undefined, { output, input: plan });
+      });
+      this.deps.kickEvents();
+      return result;
+    };
+    switch (plan.kind) {
+      case 'go':
+        if (plan.vars) Object.assign(run.instance.vars, plan.vars);
+        return this.advance(this.deps.db.knex, run, current, hold, plan.next, { output: plan.output, vars: plan.vars, input: plan });
+      case 'createRecord':
+        return inTransaction((trx) => this.deps.repository(plan.entity).create(plan.fields, { actor, trx }));
+      case 'updateRecord':
+        return inTransaction(async (trx) => {
+          const record = await this.deps.repository(plan.entity).update(plan.id, plan.fields, { actor, trx });
+          if (plan.entity === run.instance.entity && plan.id === run.instance.recordId) run.record = record;
+          return record;
+        });
+      case 'queryRecords': {
+        const query: Record<string, string> = { limit: String(plan.limit) };
+        for (const [field, value] of Object.entries(plan.where)) query[field] = typeof value === 'string' ? value : JSON.stringify(value);
+        if (plan.sort) query.sort = plan.sort;
+        const { data } = await this.deps.repository(plan.entity).listFromQuery(query, { actor });
+        return this.advance(this.deps.db.knex, run, current, hold, plan.next, { output: { records: data, count: data.length }, input: plan });
+      }
+      case 'callAction': {
+        const action = this.deps.actions.get(plan.action);
+        return inTransaction(async (trx) => (await action.handler(plan.input, { trx, actor, instanceId: run.instance.id, idempotencyKey: key })) ?? null);
+      }
+      case 'renderDocument':
+        return inTransaction((trx) => this.deps.documents.renderRecord(plan.template, plan.recordId, plan.format, actor, undefined, trx));
+      case 'notify':
+        return this.advance(this.deps.db.knex, run, current, hold, plan.next, { output: await this.notify(run, plan, key, actor), input: plan });
+      case 'http':
+        return this.advance(this.deps.db.knex, run, current, hold, plan.next, { output: await workflowHttpRequest(plan, this.deps.httpAllow, key), input: plan });
+      case 'wait':
+        if (new Date(plan.until).getTime() <= Date.now()) return this.advance(this.deps.db.knex, run, current, hold, plan.next, { output: { until: plan.until }, input: plan });
+        await this.queue.complete(this.deps.db.knex, hold, { status: 'waiting', waitUntil: plan.until, input: plan, next: [], instance: { status: 'waiting' } });
+        return undefined;
+      case 'approval':
+        await this.deps.db.knex.transaction(async (trx) => {
+          await this.tasks.open(trx, run.instance, current.id, current.key, plan);
+          await this.queue.complete(trx, hold, { status: 'waiting', waitUntil: plan.deadlineAt ?? null, input: plan, next: [], instance: { status: 'waiting' } });
+        });
+        return undefined;
+      case 'parallel':
+        return this.fork(run, current, hold, plan);
+      case 'subWorkflow':
+        await this.deps.db.knex.transaction(async (trx) => {
+          const child = this.deps.published.get(plan.workflow);
+          if (!child) throw new KubikiError('validation-failed', `sub-workflow ${plan.workflow} is not published`);
+          await this.startMany([{
+            workflowId: child.id, version: child.version, definition: child.definition, kind: 'subworkflow', input: plan.input,
+            trigger: { type: 'subWorkflow', parentInstanceId: run.instance.id, parentStep: current.key },
+            entity: run.instance.entity, recordId: run.instance.recordId, actor, parent: { instanceId: run.instance.id, stepId: current.id },
+          }], trx);
+          await this.queue.complete(trx, hold, { status: 'waiting', waitUntil: null, input: plan, next: [], instance: { status: 'waiting' } });
+        });
+        this.kick();
+        return undefined;
+      case 'end':
+        await this.deps.db.knex.transaction(async (trx) => {
+          await this.queue.complete(trx, hold, { output: { status: plan.status }, input: plan, next: [], instance: { status: plan.status } });
+          await this.queue.cancelOpenSteps(trx, run.instance.id, current.id);
+          await this.finished(trx, run.instance, plan.status);
+        });
+        return undefined;
+    }
+  }
+
+  /** A waiting step came due: a timer ran out, or an approval's deadline passed. */
+  private async wake(run: Run, current: Current, step: Step, hold: StepHold): Promise<Current | undefined> {
+    if (step.type === 'wait') {
+      return this.advance(this.deps.db.knex, run, current, hold, step.next, { output: { until: (current.input as { until?: string } | null)?.until ?? null } });
+    }
+    if (step.type === 'approval') {
+      return this.deps.db.knex.transaction(async (trx) => {
+        await this.tasks.expire(trx, current.id);
+        return this.advance(trx, run, current, hold, step.onDeadline ?? step.rejected, { output: { outcome: 'deadline' } });
+      });
+    }
+    throw new KubikiError('validation-failed', `a ${step.type} step cannot come due while waiting`);
+  }
+
+  private async notify(run: Run, plan: Extract<StepPlan, { kind: 'notify' }>, key: string, actor: Principal): Promise<unknown> {
+    const attachments: { documentId: string }[] = [];
+    if (plan.attachDocument) {
+      const doc = run.instance.outputs[plan.attachDocument] as { id?: string } | undefined;
+      if (doc?.id) attachments.push({ documentId: doc.id });
+    }
+    const { notification, created } = await this.deps.notifications.send({
+      channel: plan.channel, to: plan.to, subject: plan.subject, body: plan.body, idempotencyKey: key, ...(attachments.length ? { attachments } : {}),
+    }, actor);
+    let result = notification;
+    // A retry of this step finds the first attempt's row: send that one again instead of a new one.
+    if (!created && result.status === 'failed') result = await this.deps.notifications.retry(result.id, actor);
+    if (result.status === 'failed') throw new Error(`the ${plan.channel} to ${plan.to} could not be sent: ${result.lastError ?? 'unknown error'}`);
+    return { notificationId: result.id, status: result.status };
+  }
+
+  private fork(run: Run, current: Current, hold: StepHold, plan: Extract<StepPlan, { kind: 'parallel' }>): Promise<Current | undefined> {
+    const scope = `${current.scope ? `${current.scope}/` : ''}${current.id}:${current.key}`;
+    const next: NewStep[] = plan.branches.map((key, i) => ({
+      key, type: run.def.steps![key].type, scope, status: i === 0 ? 'running' : 'pending', due: i === 0 ? null : 'now', lease: i === 0 ? run.lease : undefined,
+    }));
+    return this.queue.complete(this.deps.db.knex, hold, { output: null, input: plan, next }).then((created) => {
+      if (created.length > 1) this.kick();
+      return { id: created[0].id, key: created[0].key, scope, was: 'pending', attempts: 1, input: null };
+    });
+  }
+
+  /**
+   * Completes the current step and moves on: to the next step (kept by this worker when it holds
+   * a lease), to a parallel join (the last branch to arrive goes on), or to the end of the instance.
+   */
+  private async advance(exec: Executor, run: Run, current: Current, hold: StepHold, nextKey: string | undefined,
+    change: { output?: unknown; vars?: Record<string, unknown>; input?: unknown }): Promise<Current | undefined> {
+    const def = run.def;
+    const continuing = 'lease' in hold;
+    const base = { output: change.output ?? null, vars: change.vars, outputKey: current.key, input: change.input };
+    if (change.output !== undefined) run.instance.outputs[current.key] = change.output;
+    let join: { rowId: number; key: string; parent: string; branches: number } | undefined;
+    if (current.scope) {
+      const inner = innermost(current.scope);
+      const parallel = def.steps?.[inner.key] as ParallelStep | undefined;
+      if (parallel && (nextKey === undefined || nextKey === parallel.join)) join = { rowId: inner.rowId, key: parallel.join, parent: inner.parent, branches: parallel.branches.length };
+    }
+    if (!join && nextKey !== undefined) {
+      const step = def.steps?.[nextKey];
+      if (!step) throw new KubikiError('validation-failed', `step "${current.key}" leads to "${nextKey}", which is not a step`);
+      const status = continuing ? 'running' : 'pending';
+      const created = await this.queue.complete(exec, hold, {
+        ...base, next: [{ key: nextKey, type: step.type, scope: current.scope, status, due: continuing ? null : 'now', lease: continuing ? hold.lease : undefined }], instance: { status: 'running' },
+      });
+      if (!continuing) {
+        this.kick();
+        return undefined;
+      }
+      return { id: created[0].id, key: nextKey, scope: current.scope, was: 'pending', attempts: 1, input: null };
+    }
+    if (!isTransaction(exec)) return this.deps.db.knex.transaction((trx) => this.advance(trx, run, current, hold, nextKey, change));
+    if (!join) {
+      await this.queue.complete(exec, hold, { ...base, next: [], instance: { status: 'completed' } });
+      await this.finished(exec, run.instance, 'completed');
+      return undefined;
+    }
+    await this.queue.complete(exec, hold, { ...base, next: [] });
+    const arrival = await this.queue.arriveAtJoin(exec, run.instance.id, join.rowId, join.key, join.parent);
+    if (arrival.arrived < join.branches) return undefined;
+    await this.queue.release(exec, arrival.id, continuing ? hold.lease : undefined);
+    if (!continuing) {
+      this.kick();
+      return undefined;
+    }
+    return { id: arrival.id, key: join.key, scope: join.parent, was: 'pending', attempts: 1, input: null };
+  }
+
+  /** An instance finished: a parent waiting on it as a sub-workflow goes on (or fails with it). */
+  private async finished(trx: Executor, instance: InstanceRow, status: 'completed' | 'cancelled' | 'failed', error?: string): Promise<void> {
+    if (!instance.parentId || instance.parentStepId === null) return;
+    const [parent] = [...(await this.queue.loadInstances([instance.parentId], trx)).values()];
+    if (!parent || !['running', 'waiting'].includes(parent.status)) return;
+    const stepRow: Record<string, unknown> | undefined = await this.deps.db.table('kubiki_wf_steps', trx).where({ id: instance.parentStepId, status: 'waiting' }).forUpdate().first();
+    if (!stepRow) return;
+    const def = await this.deps.published.definition(parent.workflowId, parent.version);
+    const key = String(stepRow.step_key);
+    if (status !== 'completed') {
+      const message = `sub-workflow ${instance.workflowId} (instance ${instance.id}) ${status === 'failed' ? `failed: ${error ?? ''}` : 'was cancelled'}`;
+      await this.queue.fail(trx, { id: instance.parentStepId }, parent.id, key, message);
+      await this.finished(trx, parent, 'failed', message);
+      return;
+    }
+    const vars: { vars: Record<string, unknown> } | undefined = await this.deps.db.table('kubiki_wf_instances', trx).where({ id: instance.id }).first('vars');
+    const run: Run = { instance: parent, def, lease: '', record: null };
+    const step = def.steps?.[key];
+    await this.advance(trx, run, { id: instance.parentStepId, key, scope: String(stepRow.scope ?? ''), was: 'waiting', attempts: 0, input: null },
+      { id: instance.parentStepId, resumed: true }, step && 'next' in step ? step.next : undefined,
+      { output: { instanceId: instance.id, status, vars: vars?.vars ?? {} } });
+  }
+
+  /** Resumes a waiting step from outside a worker (an approval decided): completes it and queues what follows. */
+  async resume(trx: Executor, instance: InstanceRow, stepId: number, nextKey: string | undefined, output: unknown): Promise<void> {
+    const def = await this.deps.published.definition(instance.workflowId, instance.version);
+    const row: Record<string, unknown> = await this.deps.db.table('kubiki_wf_steps', trx).where({ id: stepId }).first();
+    const run: Run = { instance, def, lease: '', record: null };
+    await this.advance(trx, run, { id: stepId, key: String(row.step_key), scope: String(row.scope ?? ''), was: 'waiting', attempts: 0, input: null },
+      { id: stepId, resumed: true }, nextKey, { output });
+  }
+
+  private async failed(run: Run, current: Current, step: Step | undefined, error: unknown): Promise<void> {
+    const message = errorText(error);
+    const retry = step && 'retry' in step && step.retry ? { ...DEFAULT_RETRY, ...step.retry } : DEFAULT_RETRY;
+    const retryable = step !== undefined && !DETERMINISTIC.has(step.type) && !isPermanent(error) && current.attempts <= retry.max;
+    if (retryable) {
+      const delay = Math.min(MAX_BACKOFF_MS, durationMs(retry.backoff) * 2 ** (current.attempts - 1));
+      this.log.warn({ instance: run.instance.id, step: current.key, attempts: current.attempts, err: error }, `workflow step failed; retrying in ${Math.round(delay / 1000)} s`);
+      await this.queue.retryLater({ id: current.id, lease: run.lease }, message, delay);
+      return;
+    }
+    this.log.warn({ instance: run.instance.id, step: current.key, attempts: current.attempts, err: error }, 'workflow step failed; the instance is failed');
+    await this.deps.db.knex.transaction(async (trx) => {
+      if (await this.queue.fail(trx, { id: current.id, lease: run.lease }, run.instance.id, current.key, message)) {
+        await this.finished(trx, run.instance, 'failed', message);
+      }
+    });
+  }
+
+  /** Admin: a failed instance's failed steps run again (attempts start over). */
+  async retryInstance(trx: Executor, instance: InstanceRow): Promise<void> {
+    await this.deps.db.table('kubiki_wf_steps', trx).where({ instance_id: instance.id, status: 'failed' })
+      .update({ status: 'pending', attempts: 0, error: null, due_at: trx.fn.now(), finished_at: null });
+    await this.deps.db.table('kubiki_wf_instances', trx).where({ id: instance.id })
+      .update({ status: 'running', error: null, failed_step: null, finished_at: null, updated_at: trx.fn.now() });
+  }
+
+  /** Admin: stops an instance and its sub-workflows; a parent waiting on it fails. */
+  async cancelInstance(trx: Executor, instance: InstanceRow): Promise<void> {
+    const children: { id: string }[] = await this.deps.db.table('kubiki_wf_instances', trx).where({ parent_id: instance.id }).whereIn('status', ['running', 'waiting']).select('id');
+    for (const child of (await this.queue.loadInstances(children.map((c) => c.id), trx)).values()) {
+      await this.deps.db.table('kubiki_wf_instances', trx).where({ id: child.id }).update({ status: 'cancelled', updated_at: trx.fn.now(), finished_at: trx.fn.now() });
+      await this.queue.cancelOpenSteps(trx, child.id);
+    }
+    await this.queue.cancelOpenSteps(trx, instance.id);
+    await this.deps.db.table('kubiki_wf_instances', trx).where({ id: instance.id }).update({ status: 'cancelled', updated_at: trx.fn.now(), finished_at: trx.fn.now() });
+    await this.finished(trx, instance, 'cancelled');
+  }
+}
+
+function toCurrent(row: StepRow): Current {
+  return { id: row.id, key: row.key, scope: row.scope, was: row.was, attempts: row.attempts, input: row.input };
+}

@@ -1,0 +1,279 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import cron, { type ScheduledTask } from 'node-cron';
+import type { Logger } from 'pino';
+import type { Ajv } from 'ajv';
+import type { Database } from '../../db/database.ts';
+import { KubikiError, fieldError } from '../../errors.ts';
+import { SYSTEM, type Principal } from '../../auth/principal.ts';
+import { toFieldIssues } from '../../entities/ajv.ts';
+import type { EntityRegistry } from '../../entities/entity-registry.ts';
+import type { EntityRepository } from '../../entities/entity-repository.ts';
+import { rowToRecord } from '../../entities/record-codec.ts';
+import type { KubikiEvent } from '../../events/outbox.ts';
+import type { DateRelativeTrigger, EventTrigger, ManualTrigger, WebhookTrigger } from '../workflow-definition.ts';
+import { parseDuration } from './durations.ts';
+import type { PublishedWorkflow, PublishedWorkflows } from './published-workflows.ts';
+import { evaluate } from './step-plan.ts';
+import type { StartRequest, WorkflowEngine } from './workflow-engine.ts';
+
+export interface TriggerDeps {
+  db: Database;
+  logger: Logger;
+  engine: WorkflowEngine;
+  published: PublishedWorkflows;
+  registry: EntityRegistry;
+  repository(qualifiedName: string): EntityRepository;
+  ajv: Ajv;
+  env: NodeJS.ProcessEnv;
+  scanMs: number;
+}
+
+const triggerActor = (name: string, userId: string | null = null): Principal => ({ ...SYSTEM, userId, username: name, displayName: name });
+
+/** How far back a date-relative trigger looks for moments it has not fired for yet. */
+const DATE_LOOKBACK_HOURS = 24;
+
+/**
+ * What starts automations: entity events from the outbox (deduplicated on the event id, so
+ * redelivery starts nothing twice), cron schedules (one instance per schedule and slot across every
+ * process: the slot is the instance's dedupe key), date-relative moments (one per record and date),
+ * manual runs and signed webhooks.
+ */
+export class WorkflowTriggers {
+  private readonly schedules = new Map<string, { signature: string; task: ScheduledTask }>();
+  private scanTimer?: NodeJS.Timeout;
+  private running = false;
+
+  constructor(private readonly deps: TriggerDeps) {}
+
+  // ---- entity events ------------------------------------------------------------------------
+
+  private eventTriggers(): { wf: PublishedWorkflow; trigger: EventTrigger }[] {
+    return this.deps.published.automations()
+      .filter((w) => w.definition.trigger?.type === 'event')
+      .map((w) => ({ wf: w, trigger: w.definition.trigger as EventTrigger }));
+  }
+
+  /** Whether some published automation listens to this event type (`base.organizations.created`). */
+  listensTo(eventType: string): boolean {
+    const cut = eventType.lastIndexOf('.');
+    const entity = eventType.slice(0, cut);
+    const action = eventType.slice(cut + 1) as 'created' | 'updated' | 'deleted';
+    return this.eventTriggers().some(({ trigger }) => trigger.entity === entity && (trigger.on ?? ['created', 'updated']).includes(action));
+  }
+
+  /** Outbox delivery: starts an instance per matching automation and event, in one transaction per batch. */
+  async onEvents(events: KubikiEvent[]): Promise<void> {
+    const requests: StartRequest[] = [];
+    const records = new Map<string, unknown>();
+    for (const event of events) {
+      const cut = event.type.lastIndexOf('.');
+      const entity = event.type.slice(0, cut);
+      const action = event.type.slice(cut + 1) as 'created' | 'updated' | 'deleted';
+      for (const { wf, trigger } of this.eventTriggers()) {
+        if (trigger.entity !== entity || !(trigger.on ?? ['created', 'updated']).includes(action)) continue;
+        const changes = ((event.payload.changes ?? {}) as Record<string, { before: unknown; after: unknown }>);
+        const data = { type: 'event', eventId: event.id, event: event.type, action, entity, recordId: event.recordId, changes, actorId: event.actorId, at: event.createdAt };
+        try {
+          if (trigger.changed) {
+            const change = changes[trigger.changed.field];
+            if (!change) continue;
+            if (trigger.changed.to !== undefined) {
+              const wanted = evaluate(trigger.changed.to, { trigger: data, vars: {}, steps: {}, now: new Date() }, 'trigger.changed.to');
+              if (JSON.stringify(wanted) !== JSON.stringify(change.after)) continue;
+            }
+          }
+          if (trigger.condition) {
+            const key = `${entity}/${event.recordId}`;
+            if (!records.has(key)) records.set(key, action === 'deleted' ? null : await this.deps.repository(entity).get(event.recordId, { actor: SYSTEM }).catch(() => null));
+            const record = records.get(key) ?? Object.fromEntries(Object.entries(changes).map(([k, v]) => [k, v.before]));
+            if (evaluate(trigger.condition, { trigger: data, record, vars: {}, steps: {}, now: new Date() }, 'trigger.condition') !== true) continue;
+          }
+        } catch (error) {
+          // A trigger expression that fails on this event's data must not hold up the outbox.
+          this.deps.logger.warn({ err: error, workflow: wf.id, event: event.id }, 'workflow trigger expression failed; no instance started');
+          continue;
+        }
+        requests.push({
+          workflowId: wf.id, version: wf.version, definition: wf.definition, kind: 'automation', trigger: data, entity, recordId: event.recordId,
+          dedupeKey: `event:${wf.id}:${event.id}`, actor: triggerActor(`event:${event.type}`, event.actorId),
+        });
+      }
+    }
+    await this.deps.engine.startMany(requests);
+  }
+
+  // ---- schedules ----------------------------------------------------------------------------
+
+  /** Re-plans cron tasks after the published set changed (call once at start, then on change). */
+  planSchedules(): void {
+    if (!this.running) return;
+    const wanted = new Map<string, PublishedWorkflow>();
+    for (const wf of this.deps.published.automations()) if (wf.definition.trigger?.type === 'schedule') wanted.set(wf.id, wf);
+    for (const [id, s] of this.schedules) {
+      const wf = wanted.get(id);
+      if (!wf || this.signature(wf) !== s.signature) {
+        void s.task.destroy();
+        this.schedules.delete(id);
+      }
+    }
+    for (const [id, wf] of wanted) {
+      if (this.schedules.has(id)) continue;
+      const trigger = wf.definition.trigger as { cron: string; timezone?: string };
+      const task = cron.schedule(trigger.cron, (ctx) => this.fireSchedule(id, ctx.date), { timezone: trigger.timezone, name: `workflow ${id}`, suppressMissedWarning: true });
+      this.schedules.set(id, { signature: this.signature(wf), task });
+    }
+  }
+
+  private signature(wf: PublishedWorkflow): string {
+    const t = wf.definition.trigger as { cron: string; timezone?: string };
+    return `${wf.version}|${t.cron}|${t.timezone ?? ''}`;
+  }
+
+  /** Every process fires every slot; the slot as dedupe key lets exactly one of them start the instance. */
+  async fireSchedule(id: string, at: Date): Promise<void> {
+    const wf = this.deps.published.get(id);
+    if (!wf || wf.definition.trigger?.type !== 'schedule') return;
+    const slot = new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString();
+    try {
+      await this.deps.engine.startInstance({
+        workflowId: wf.id, version: wf.version, definition: wf.definition, kind: 'automation',
+        trigger: { type: 'schedule', slot, cron: wf.definition.trigger.cron, timezone: wf.definition.trigger.timezone ?? 'UTC' },
+        dedupeKey: `schedule:${wf.id}:${slot}`, actor: triggerActor('schedule'),
+      });
+    } catch (error) {
+      this.deps.logger.error({ err: error, workflow: id, slot }, 'scheduled workflow could not start');
+    }
+  }
+
+  // ---- date-relative ------------------------------------------------------------------------
+
+  /**
+   * Starts instances for records whose `field + offset` moment has come (within the last day and
+   * not before the version was published), one per record and date value: moving the date makes
+   * the trigger fire again for the new date.
+   */
+  async scanDates(now = new Date()): Promise<number> {
+    let started = 0;
+    for (const wf of this.deps.published.automations()) {
+      if (wf.definition.trigger?.type !== 'dateRelative') continue;
+      const trigger = wf.definition.trigger as DateRelativeTrigger;
+      if (!this.deps.registry.has(trigger.entity)) continue;
+      const entity = this.deps.registry.get(trigger.entity);
+      const field = entity.fields.get(trigger.field);
+      if (!field || (field.kind !== 'date' && field.kind !== 'datetime')) continue;
+      parseDuration(trigger.offset);
+      const knex = this.deps.db.knex;
+      const moment = field.kind === 'date' ? knex.raw('((??)::timestamp at time zone \'UTC\' + ?::interval)', [trigger.field, trigger.offset]) : knex.raw('(?? + ?::interval)', [trigger.field, trigger.offset]);
+      const since = new Date(Math.max(new Date(wf.publishedAt).getTime(), now.getTime() - DATE_LOOKBACK_HOURS * 3600_000));
+      const rows: Record<string, unknown>[] = await this.deps.db.table(entity.table)
+        .select('*', knex.raw('??::text as kubiki_date_key', [trigger.field]))
+        .whereNotNull(trigger.field)
+        .where(knex.raw('? <= ?', [moment, now.toISOString()]))
+        .where(knex.raw('? > ?', [moment, since.toISOString()]))
+        .whereNotExists((q) => q.select(knex.raw('1')).from(`${this.deps.db.schema}.kubiki_wf_instances as wi`)
+          .whereRaw('wi.dedupe_key = ? || ??::text || \':\' || ??::text', [`date:${wf.id}:`, `${entity.table}.id`, `${entity.table}.${trigger.field}`]))
+        .orderBy(trigger.field).limit(500);
+      const requests: StartRequest[] = [];
+      for (const row of rows) {
+        const record = rowToRecord(entity, row);
+        const value = String(row.kubiki_date_key);
+        const data = { type: 'dateRelative', entity: trigger.entity, field: trigger.field, offset: trigger.offset, value: record[trigger.field] ?? null, recordId: record.id };
+        if (trigger.condition) {
+          try {
+            if (evaluate(trigger.condition, { trigger: data, record, vars: {}, steps: {}, now }, 'trigger.condition') !== true) continue;
+          } catch (error) {
+            this.deps.logger.warn({ err: error, workflow: wf.id, record: record.id }, 'date-relative trigger condition failed');
+            continue;
+          }
+        }
+        requests.push({
+          workflowId: wf.id, version: wf.version, definition: wf.definition, kind: 'automation', trigger: data, entity: trigger.entity, recordId: String(record.id),
+          dedupeKey: `date:${wf.id}:${String(record.id)}:${value}`, actor: triggerActor('schedule'),
+        });
+      }
+      started += (await this.deps.engine.startMany(requests)).length;
+    }
+    return started;
+  }
+
+  // ---- manual and webhook -------------------------------------------------------------------
+
+  private validateInput(schema: Record<string, unknown> | undefined, input: unknown, field: string): void {
+    if (!schema) return;
+    const validate = this.deps.ajv.compile(schema);
+    if (!validate(input ?? {})) {
+      const issues = toFieldIssues(validate.errors).map((i) => ({ ...i, field: i.field ? `${field}.${i.field}` : field }));
+      throw new KubikiError('validation-failed', issues.map((i) => i.message).join('; '), { issues });
+    }
+  }
+
+  private startable(id: string, type: 'manual' | 'webhook'): PublishedWorkflow {
+    const wf = this.deps.published.get(id);
+    if (!wf) throw new KubikiError('not-found', `no published workflow ${id}`);
+    if (wf.definition.trigger?.type !== type) throw new KubikiError('conflict', `workflow ${id} is not started by a ${type === 'manual' ? 'manual action' : 'webhook'} (its trigger is ${wf.definition.trigger?.type ?? 'a lifecycle'})`);
+    return wf;
+  }
+
+  /** `POST /api/workflows/{id}/run`: `{ recordId?, input? }`, for the trigger's roles. */
+  async runManual(id: string, body: unknown, actor: Principal): Promise<{ id: string }> {
+    const wf = this.startable(id, 'manual');
+    const trigger = wf.definition.trigger as ManualTrigger;
+    if (trigger.roles?.length && !trigger.roles.some((r) => actor.roles.includes(r))) {
+      throw new KubikiError('forbidden', `${actor.username} may not run ${id}: it needs one of the roles ${trigger.roles.join(', ')}`);
+    }
+    const b = (body ?? {}) as Record<string, unknown>;
+    if (typeof b !== 'object' || Array.isArray(b)) throw fieldError('validation-failed', '', 'type', 'the body must be a JSON object: {"recordId": …, "input": {…}}');
+    for (const key of Object.keys(b)) if (key !== 'recordId' && key !== 'input') throw fieldError('validation-failed', key, 'unknown-field', `${key} is not accepted (recordId, input)`);
+    let recordId: string | null = null;
+    if (trigger.entity) {
+      if (typeof b.recordId !== 'string') throw fieldError('validation-failed', 'recordId', 'required', `${id} runs on a ${trigger.entity} record: give its recordId`);
+      recordId = String((await this.deps.repository(trigger.entity).get(b.recordId, { actor })).id);
+    } else if (b.recordId !== undefined) {
+      throw fieldError('validation-failed', 'recordId', 'unknown-field', `${id} does not run on a record`);
+    }
+    this.validateInput(trigger.input, b.input, 'input');
+    const { id: instanceId } = await this.deps.engine.startInstance({
+      workflowId: wf.id, version: wf.version, definition: wf.definition, kind: 'automation', trigger: { type: 'manual', by: actor.username },
+      entity: trigger.entity ?? null, recordId, input: b.input ?? {}, actor,
+    });
+    return { id: instanceId };
+  }
+
+  /**
+   * `POST /api/workflows/{id}/webhook`: the raw body signed with the secret from the trigger's
+   * environment variable (`X-Kubiki-Signature: sha256=<hex HMAC>`); `X-Kubiki-Delivery` makes a
+   * redelivery start nothing new.
+   */
+  async receiveWebhook(id: string, rawBody: string, body: unknown, headers: { signature?: string; delivery?: string }): Promise<{ id: string; created: boolean }> {
+    const wf = this.startable(id, 'webhook');
+    const trigger = wf.definition.trigger as WebhookTrigger;
+    const secret = this.deps.env[trigger.secretEnv];
+    if (!secret) throw new KubikiError('invalid-signature', `webhooks of ${id} are refused: the server has no secret in ${trigger.secretEnv}`);
+    const expected = Buffer.from(`sha256=${createHmac('sha256', secret).update(rawBody, 'utf8').digest('hex')}`);
+    const given = Buffer.from(headers.signature ?? '');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new KubikiError('invalid-signature', 'X-Kubiki-Signature must be sha256=<hex HMAC-SHA256 of the body with the shared secret>');
+    if (headers.delivery !== undefined && !/^[\w.:-]{1,200}$/.test(headers.delivery)) throw fieldError('validation-failed', 'X-Kubiki-Delivery', 'pattern', 'X-Kubiki-Delivery must be 1–200 letters, digits, dots, colons, dashes or underscores');
+    this.validateInput(trigger.input, body, 'body');
+    return this.deps.engine.startInstance({
+      workflowId: wf.id, version: wf.version, definition: wf.definition, kind: 'automation', trigger: { type: 'webhook', delivery: headers.delivery ?? null },
+      input: body ?? {}, dedupeKey: headers.delivery ? `webhook:${wf.id}:${headers.delivery}` : null, actor: triggerActor('webhook'),
+    });
+  }
+
+  // ---- background ---------------------------------------------------------------------------
+
+  start(): void {
+    this.running = true;
+    this.planSchedules();
+    this.scanTimer = setInterval(() => void this.scanDates().catch((error) => this.deps.logger.error({ err: error }, 'date-relative scan failed')), this.deps.scanMs);
+    this.scanTimer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    clearInterval(this.scanTimer);
+    for (const s of this.schedules.values()) await s.task.destroy();
+    this.schedules.clear();
+  }
+}
