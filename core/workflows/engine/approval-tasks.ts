@@ -100,7 +100,7 @@ export class ApprovalTasks {
 
   private query(trx?: Executor) {
     return this.db.table('kubiki_wf_tasks as t', trx)
-      .join(`${this.db.schema}.kubiki_wf_instances as i`, 'i.id', 't.instance_id')
+      .join('kubiki_wf_instances as i', 'i.id', 't.instance_id')
       .select('t.*', 'i.entity', 'i.record_id');
   }
 
