@@ -127,9 +127,17 @@ export class DocumentService {
     return this.renderRecord(templateId, body.recordId, format, actor, requestId);
   }
 
-  /** The plugin action behind rendering: also what the workflow step will call. */
-  /** `trx`: store the document in the caller's transaction (a workflow step commits it with its own completion). */
-  async renderRecord(templateId: string, recordId: string, format: DocumentFormat, actor: Principal, requestId?: string, trx?: Executor): Promise<StoredDocument> {
+  /** The plugin action behind rendering (`ctx.renderDocument`). */
+  async renderRecord(templateId: string, recordId: string, format: DocumentFormat, actor: Principal, requestId?: string): Promise<StoredDocument> {
+    const rendered = await this.produce(templateId, recordId, format, actor, requestId);
+    return this.deps.db.knex.transaction((trx) => rendered.store(trx));
+  }
+
+  /**
+   * Renders now and stores later, in the caller's transaction: a workflow step commits the
+   * document together with its own completion, and holds no transaction while Chromium works.
+   */
+  async produce(templateId: string, recordId: string, format: DocumentFormat, actor: Principal, requestId?: string): Promise<{ store(trx: Executor): Promise<StoredDocument> }> {
     if (format === 'pdf' && !this.deps.pdf.available()) {
       throw new KubikiError('pdf-unavailable', 'PDF needs Chromium: install it with "apt-get install -y chromium" (or set KUBIKI_CHROMIUM to its path); format "html" works now');
     }
@@ -152,10 +160,9 @@ export class DocumentService {
         actor, action: 'rendered', plugin: 'core', entity: 'documents', recordId: id, requestId,
         changes: { template: { before: null, after: `${templateId}@${version.version}` }, record: { before: null, after: `${version.metadata.entity}/${record.id}@${record.version}` }, sha256: { before: null, after: sha256 } },
       });
-      return inserted as Row[];
+      return toDocument((inserted as Row[])[0]);
     };
-    const [row] = trx ? await store(trx) : await this.deps.db.knex.transaction(store);
-    return toDocument(row);
+    return { store };
   }
 
   private async readable(row: Row | undefined, id: string, actor: Principal): Promise<Row> {

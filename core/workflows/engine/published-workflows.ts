@@ -1,4 +1,4 @@
-import type { Database } from '../../db/database.ts';
+import type { Database, Executor } from '../../db/database.ts';
 import type { WorkflowDefinition } from '../workflow-definition.ts';
 
 export interface PublishedWorkflow {
@@ -59,11 +59,11 @@ export class PublishedWorkflows {
   }
 
   /** Any version, published or not: what a running instance follows. */
-  async definition(id: string, version: number): Promise<WorkflowDefinition> {
+  async definition(id: string, version: number, trx?: Executor): Promise<WorkflowDefinition> {
     const key = `${id}@${version}`;
     let definition = this.versions.get(key);
     if (!definition) {
-      const row: { metadata: WorkflowDefinition } | undefined = await this.db.table('kubiki_item_versions').where({ kind: 'workflows', item_id: id, version }).first('metadata');
+      const row: { metadata: WorkflowDefinition } | undefined = await this.db.table('kubiki_item_versions', trx).where({ kind: 'workflows', item_id: id, version }).first('metadata');
       if (!row) throw new Error(`workflow ${id} has no version ${version}`);
       definition = row.metadata;
       this.versions.set(key, definition);

@@ -323,8 +323,10 @@ export class WorkflowEngine {
         const action = this.deps.actions.get(plan.action);
         return inTransaction(async (trx) => (await action.handler(plan.input, { trx, actor, instanceId: run.instance.id, idempotencyKey: key })) ?? null);
       }
-      case 'renderDocument':
-        return inTransaction((trx) => this.deps.documents.renderRecord(plan.template, plan.recordId, plan.format, actor, undefined, trx));
+      case 'renderDocument': {
+        const rendered = await this.deps.documents.produce(plan.template, plan.recordId, plan.format, actor);
+        return inTransaction((trx) => rendered.store(trx));
+      }
       case 'notify':
         return this.advance(this.deps.db.knex, run, current, hold, plan.next, { output: await this.notify(run, plan, key, actor), input: plan });
       case 'http':
@@ -458,7 +460,7 @@ export class WorkflowEngine {
     if (!parent || !['running', 'waiting'].includes(parent.status)) return;
     const stepRow: Record<string, unknown> | undefined = await this.deps.db.table('kubiki_wf_steps', trx).where({ id: instance.parentStepId, status: 'waiting' }).forUpdate().first();
     if (!stepRow) return;
-    const def = await this.deps.published.definition(parent.workflowId, parent.version);
+    const def = await this.deps.published.definition(parent.workflowId, parent.version, trx);
     const key = String(stepRow.step_key);
     if (status !== 'completed') {
       const message = `sub-workflow ${instance.workflowId} (instance ${instance.id}) ${status === 'failed' ? `failed: ${error ?? ''}` : 'was cancelled'}`;
@@ -476,7 +478,7 @@ export class WorkflowEngine {
 
   /** Resumes a waiting step from outside a worker (an approval decided): completes it and queues what follows. */
   async resume(trx: Executor, instance: InstanceRow, stepId: number, nextKey: string | undefined, output: unknown): Promise<void> {
-    const def = await this.deps.published.definition(instance.workflowId, instance.version);
+    const def = await this.deps.published.definition(instance.workflowId, instance.version, trx);
     const row: Record<string, unknown> = await this.deps.db.table('kubiki_wf_steps', trx).where({ id: stepId }).first();
     const run: Run = { instance, def, lease: '', record: null };
     await this.advance(trx, run, { id: stepId, key: String(row.step_key), scope: String(row.scope ?? ''), was: 'waiting', attempts: 0, input: null },

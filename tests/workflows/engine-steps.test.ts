@@ -1,0 +1,262 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FIXTURE_PLUGINS, SHIPPED_PLUGINS, startKubiki, type TestKubiki } from '../helpers/test-kubiki.ts';
+import { publishWorkflow, trail, type InstanceView } from '../helpers/workflow-helpers.ts';
+
+let t: TestKubiki;
+let server: http.Server;
+let port: number;
+/** What the local HTTP endpoint received, and what it answers next (status codes, in order). */
+const received: { method: string; url: string; headers: http.IncomingHttpHeaders; body: string }[] = [];
+let answers: number[] = [];
+
+beforeAll(async () => {
+  server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => { body += c; });
+    req.on('end', () => {
+      received.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      const status = answers.shift() ?? 200;
+      if (req.url === '/slow') return void setTimeout(() => res.end('late'), 2000);
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok: status < 400, echo: body ? JSON.parse(body) : null }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+  t = await startKubiki({ pluginDirs: [SHIPPED_PLUGINS, FIXTURE_PLUGINS], enable: ['alpha'], config: { workflowHttpAllow: ['127.0.0.1'] } });
+});
+afterAll(async () => {
+  await t?.close();
+  server?.close();
+});
+
+async function runManual(id: string, body: unknown = {}): Promise<InstanceView> {
+  const res = await t.api('POST', `/api/workflows/${id}/run`, body);
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  await t.k.workflowRuntime.settle();
+  return (await t.api('GET', `/api/workflows/instances/${res.body.instanceId}`)).body;
+}
+
+describe('step types', () => {
+  it('parallel branches meet at the join; switch, query, callAction and renderDocument run in between', async () => {
+    const org = await t.api('POST', '/api/base/organizations', { name: 'Romashka LLC', inn: '7707083893' });
+    await publishWorkflow(t, `
+id: workflows.fanout
+title: Fan out
+kind: automation
+trigger: { type: manual, entity: base.organizations }
+start: split
+steps:
+  split: { type: parallel, branches: [count, print], join: meet }
+  count: { type: callAction, action: alpha.bumpStats, input: { key: "'fanout'", n: "3" }, next: look }
+  look: { type: queryRecords, entity: base.organizations, where: { inn: record.inn }, next: meet }
+  print: { type: renderDocument, template: base.organization-card, recordId: record.id, next: meet }
+  meet: { type: join, next: pick }
+  pick: { type: switch, value: "steps.look.count", cases: { "1": one }, default: many }
+  one: { type: set, variables: { found: "'one'", doc: steps.print.id } }
+  many: { type: set, variables: { found: "'many'" } }
+`);
+    const done = await runManual('workflows.fanout', { recordId: org.body.id });
+    expect(done.status, done.error ?? '').toBe('completed');
+    expect(trail(done).sort()).toEqual(['count:done', 'look:done', 'meet:done', 'one:done', 'pick:done', 'print:done', 'split:done']);
+    expect(done.steps.filter((s) => s.step === 'meet')).toHaveLength(1);
+    expect(done.vars.found).toBe('one');
+    const stats = await t.k.db.table('alpha_widget_stats').where({ key: 'fanout' }).first();
+    expect(stats.created).toBe(3);
+    const doc = await t.api('GET', `/api/documents/${String(done.vars.doc)}/content`);
+    expect(doc.status).toBe(200);
+    expect(doc.body).toContain('Romashka LLC');
+  });
+
+  it('a sub-workflow runs to its end and hands its variables back', async () => {
+    await publishWorkflow(t, `
+id: workflows.child
+title: Child
+kind: automation
+trigger: { type: manual }
+start: compute
+steps:
+  compute: { type: set, variables: { doubled: "string(int(input.n) * 2)" } }
+`);
+    await publishWorkflow(t, `
+id: workflows.parent
+title: Parent
+kind: automation
+trigger: { type: manual }
+start: call
+steps:
+  call: { type: subWorkflow, workflow: workflows.child, input: { n: "'21'" }, next: after }
+  after: { type: set, variables: { answer: steps.call.vars.doubled } }
+`);
+    const done = await runManual('workflows.parent');
+    expect(done.status).toBe('completed');
+    expect(done.vars).toEqual({ answer: '42' });
+    expect(done.children).toHaveLength(1);
+    const child = (await t.api('GET', `/api/workflows/instances/${done.children[0]}`)).body;
+    expect(child).toMatchObject({ status: 'completed', kind: 'subworkflow', parentId: done.id });
+  });
+
+  it('the HTTP step calls allow-listed hosts with an idempotency key that stays the same across retries', async () => {
+    await publishWorkflow(t, `
+id: workflows.call-out
+title: Call out
+kind: automation
+trigger: { type: manual }
+start: post
+steps:
+  post:
+    type: http
+    method: POST
+    url: "'http://127.0.0.1:${port}/hook'"
+    headers: { x-source: "'kubiki'" }
+    body: "{'amount': '10.50'}"
+    retry: { max: 3, backoff: PT0S }
+    next: keep
+  keep: { type: set, variables: { ok: steps.post.body.ok } }
+`);
+    received.length = 0;
+    answers = [503, 502];
+    const done = await runManual('workflows.call-out');
+    expect(done.status, done.error ?? '').toBe('completed');
+    expect(done.vars).toEqual({ ok: true });
+    expect(done.steps[0].attempts).toBe(3);
+    expect(received).toHaveLength(3);
+    expect(new Set(received.map((r) => r.headers['idempotency-key'])).size).toBe(1);
+    expect(received[0].headers['x-source']).toBe('kubiki');
+    expect(JSON.parse(received[2].body)).toEqual({ amount: '10.50' });
+  });
+
+  it('refuses hosts off the allow-list and fails the instance with the reason; an admin retry runs it again', async () => {
+    await publishWorkflow(t, `
+id: workflows.call-far
+title: Call far
+kind: automation
+trigger: { type: manual }
+start: get
+steps:
+  get: { type: http, method: GET, url: "'http://example.invalid/x'" }
+`);
+    const failed = await runManual('workflows.call-far');
+    expect(failed.status).toBe('failed');
+    expect(failed.failedStep).toBe('get');
+    expect(failed.error).toContain('allow-list');
+    expect(failed.steps[0].attempts).toBe(1);
+    const list = await t.api('GET', '/api/workflows/instances?status=failed&workflow=workflows.call-far');
+    expect(list.body.data.map((i: { id: string }) => i.id)).toEqual([failed.id]);
+    // Retrying cannot help while the host is refused: it fails again, visibly.
+    const retried = await t.api('POST', `/api/workflows/instances/${failed.id}/retry`);
+    expect(retried.status).toBe(200);
+    expect(retried.body.status).toBe('running');
+    await t.k.workflowRuntime.settle();
+    expect((await t.api('GET', `/api/workflows/instances/${failed.id}`)).body.status).toBe('failed');
+    expect((await t.api('POST', `/api/workflows/instances/${failed.id}/cancel`)).body.status).toBe('cancelled');
+    expect((await t.api('POST', `/api/workflows/instances/${failed.id}/retry`)).status).toBe(409);
+  });
+
+  it('times out slow HTTP answers', async () => {
+    await publishWorkflow(t, `
+id: workflows.call-slow
+title: Call slow
+kind: automation
+trigger: { type: manual }
+start: get
+steps:
+  get: { type: http, method: GET, url: "'http://127.0.0.1:${port}/slow'", timeoutMs: 200, retry: { max: 0 } }
+`);
+    const done = await runManual('workflows.call-slow');
+    expect(done.status).toBe('failed');
+    expect(done.error).toContain('within 200 ms');
+  });
+
+  it('a failing action is retried with back-off, then fails the instance; nothing of it is committed', async () => {
+    await publishWorkflow(t, `
+id: workflows.bad-action
+title: Bad action
+kind: automation
+trigger: { type: manual }
+start: bump
+steps:
+  bump: { type: callAction, action: alpha.bumpStats, input: { key: "'bad'", fail: "'yes'" }, retry: { max: 2, backoff: PT0S } }
+`);
+    const done = await runManual('workflows.bad-action');
+    expect(done.status).toBe('failed');
+    expect(done.steps[0]).toMatchObject({ status: 'failed', attempts: 3, error: 'bumpStats was told to fail' });
+    expect(await t.k.db.table('alpha_widget_stats').where({ key: 'bad' }).first()).toBeUndefined();
+  });
+
+  it('a createRecord with invalid data fails at once (no retry can fix it) and writes nothing', async () => {
+    await publishWorkflow(t, `
+id: workflows.bad-record
+title: Bad record
+kind: automation
+trigger: { type: manual }
+start: make
+steps:
+  make: { type: createRecord, entity: base.people, fields: { lastName: "'NoFirstName'" } }
+`);
+    const before = await t.count('base_people');
+    const done = await runManual('workflows.bad-record');
+    expect(done.status).toBe('failed');
+    expect(done.steps[0].attempts).toBe(1);
+    expect(done.error).toContain('firstName');
+    expect(await t.count('base_people')).toBe(before);
+  });
+
+  it('cancelling an instance stops its parallel branches and closes its tasks', async () => {
+    await publishWorkflow(t, `
+id: workflows.race
+title: Race
+kind: automation
+trigger: { type: manual }
+start: split
+steps:
+  split: { type: parallel, branches: [ask, pause], join: meet }
+  ask: { type: approval, assignees: { role: admin }, approved: meet, rejected: meet }
+  pause: { type: wait, duration: P1D, next: meet }
+  meet: { type: join }
+`);
+    const waiting = await runManual('workflows.race');
+    expect(waiting.status).toBe('waiting');
+    const [task] = (await t.api('GET', '/api/tasks')).body.data.filter((x: { instanceId: string }) => x.instanceId === waiting.id);
+    expect(task).toBeDefined();
+    const cancelled = await t.api('POST', `/api/workflows/instances/${waiting.id}/cancel`);
+    expect(cancelled.body.status).toBe('cancelled');
+    const after = (await t.api('GET', `/api/workflows/instances/${waiting.id}`)).body as InstanceView;
+    expect(trail(after).sort()).toEqual(['ask:cancelled', 'pause:cancelled', 'split:done']);
+    expect((await t.api('GET', `/api/tasks/${task.id}`)).body.status).toBe('cancelled');
+    expect((await t.api('POST', `/api/tasks/${task.id}/approve`)).status).toBe(409);
+    expect((await t.api('POST', `/api/workflows/instances/${waiting.id}/cancel`)).status).toBe(409);
+    expect(await t.count('kubiki_audit', { entity: 'workflow-instances', record_id: waiting.id, action: 'cancelled' })).toBe(1);
+  });
+});
+
+describe('timers', () => {
+  it('a wait survives a restart and fires afterwards', async () => {
+    await publishWorkflow(t, `
+id: workflows.later
+title: Later
+kind: automation
+trigger: { type: manual }
+start: pause
+steps:
+  pause: { type: wait, duration: PT2S, next: note }
+  note: { type: set, variables: { woke: now } }
+`);
+    const started = await t.api('POST', '/api/workflows/workflows.later/run', {});
+    await t.k.workflowRuntime.settle();
+    const id = started.body.instanceId as string;
+    expect((await t.api('GET', `/api/workflows/instances/${id}`)).body.status).toBe('waiting');
+    const { schema, adminToken } = t;
+    await t.close({ keepSchema: true });
+    t = await startKubiki({ schema, adminToken, pluginDirs: [SHIPPED_PLUGINS, FIXTURE_PLUGINS], enable: ['alpha'], config: { workflowHttpAllow: ['127.0.0.1'] } });
+    await t.k.workflowRuntime.settle();
+    expect((await t.api('GET', `/api/workflows/instances/${id}`)).body.status).toBe('waiting');
+    await new Promise((r) => setTimeout(r, 2100));
+    await t.k.workflowRuntime.settle();
+    const done = (await t.api('GET', `/api/workflows/instances/${id}`)).body as InstanceView;
+    expect(done.status).toBe('completed');
+    expect(trail(done)).toEqual(['pause:done', 'note:done']);
+  });
+});
