@@ -169,6 +169,7 @@ function corePaths(): Obj {
     '/api/workflows/validate': { post: simple('Validate a definition: every error with its JSON path', { 200: { description: '{ valid, errors }' }, 400: problemRef }) },
     ...versionedPaths('/api/workflows', 'workflow definition', 'core.workflows'),
     '/api/workflows/{id}/diagram': { parameters: [idParam], get: simple('Mermaid diagram of a version (published by default)', { 200: { description: 'Mermaid text' }, 404: problemRef }) },
+    '/api/workflows/{id}/dry-run': { parameters: [idParam], post: simple('Dry run: the latest version (or version, or unsaved source) against a record or payload; path, evaluated steps and what they would write or send — nothing is written', { 200: { description: '{ outcome, path, steps, vars }' }, 400: problemRef, 404: problemRef }) },
     '/api/meta/entities': { get: simple('Entities of enabled plugins with their fields') },
     '/api/meta/entities/{plugin}/{entity}/fields': {
       parameters: ['plugin', 'entity'].map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),

@@ -11,6 +11,7 @@ import { systemRoutes } from './routes/system-routes.ts';
 import { templateRoutes } from './routes/template-routes.ts';
 import { workflowRoutes } from './routes/workflow-routes.ts';
 import { workflowRunRoutes } from './routes/workflow-run-routes.ts';
+import { workflowDryRunRoutes } from './routes/workflow-dry-run-routes.ts';
 
 /** The HTTP API: core routes first, then plugin routes, then generic entity CRUD. */
 export function createApp(k: Kubiki): Koa {
@@ -23,6 +24,7 @@ export function createApp(k: Kubiki): Koa {
   templateRoutes(core, k);
   workflowRunRoutes(core, k);
   workflowRoutes(core, k);
+  workflowDryRunRoutes(core, k);
   notificationRoutes(core, k);
   const entities = new Router();
   entityRoutes(entities, k);
