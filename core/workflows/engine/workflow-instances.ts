@@ -144,10 +144,12 @@ export class WorkflowInstances {
   /** Deletes completed and cancelled top-level instances (with their steps, tasks and sub-workflows) older than `days`; failed ones stay until an admin acts. */
   async prune(days: number): Promise<number> {
     if (days <= 0) return 0;
-    return this.db.table('kubiki_wf_instances')
+    const deleted: unknown[] = await this.db.table('kubiki_wf_instances')
       .whereIn('status', ['completed', 'cancelled'])
       .whereNull('parent_id')
       .where('finished_at', '<', this.db.knex.raw("now() - make_interval(days => ?)", [days]))
-      .delete();
+      .delete()
+      .returning('id');
+    return deleted.length;
   }
 }

@@ -166,7 +166,7 @@ export class WorkflowTriggers {
       const knex = this.deps.db.knex;
       const moment = field.kind === 'date' ? knex.raw('((??)::timestamp at time zone \'UTC\' + ?::interval)', [trigger.field, trigger.offset]) : knex.raw('(?? + ?::interval)', [trigger.field, trigger.offset]);
       const since = new Date(Math.max(new Date(wf.publishedAt).getTime(), now.getTime() - DATE_LOOKBACK_HOURS * 3600_000));
-      const rows: Record<string, unknown>[] = await this.deps.db.table(entity.table)
+      const query = this.deps.db.table(entity.table)
         .select('*', knex.raw('??::text as kubiki_date_key', [trigger.field]))
         .whereNotNull(trigger.field)
         .where(knex.raw('? <= ?', [moment, now.toISOString()]))
@@ -174,6 +174,7 @@ export class WorkflowTriggers {
         .whereNotExists((q) => q.select(knex.raw('1')).from(`${this.deps.db.schema}.kubiki_wf_instances as wi`)
           .whereRaw('wi.dedupe_key = ? || ??::text || \':\' || ??::text', [`date:${wf.id}:`, `${entity.table}.id`, `${entity.table}.${trigger.field}`]))
         .orderBy(trigger.field).limit(500);
+      const rows: Record<string, unknown>[] = await query;
       const requests: StartRequest[] = [];
       for (const row of rows) {
         const record = rowToRecord(entity, row);
