@@ -29,8 +29,9 @@ function journalCtes(db: Database, e: JournalEntry): { sql: string; bindings: Kn
       journal_event as (insert into ?? (event, plugin, entity, record_id, payload, actor_id, dispatched_at) values (?, ?, ?, ?, ?::jsonb, ?, ${e.heard ? 'null' : 'now()'}))`,
     bindings: [
       `${db.schema}.kubiki_audit`, e.actor.userId, e.actor.username, e.action, plugin, plural, e.recordId, changes, e.requestId ?? null,
-      // Events carry the changes; subscribers that need the whole record read it (it may have moved on).
-      `${db.schema}.kubiki_outbox`, `${qualifiedName}.${e.action}`, plugin, plural, e.recordId, JSON.stringify({ changes: e.changes }), e.actor.userId,
+      // Events carry the changes and who made them (`by`: a username, `workflow:<id>` for workflow
+      // steps); subscribers that need the whole record read it (it may have moved on).
+      `${db.schema}.kubiki_outbox`, `${qualifiedName}.${e.action}`, plugin, plural, e.recordId, JSON.stringify({ changes: e.changes, by: e.actor.username }), e.actor.userId,
     ],
   };
 }

@@ -43,6 +43,28 @@ steps:
   });
 });
 
+describe('event loops', () => {
+  it('a workflow\'s own writes do not trigger it again', async () => {
+    const { id } = await publishWorkflow(t, `
+id: workflows.stamp-notes
+title: Stamp notes
+kind: automation
+trigger: { type: event, entity: base.organizations, on: [created, updated] }
+start: stamp
+steps:
+  stamp: { type: updateRecord, entity: base.organizations, id: record.id, fields: { notes: "'stamped ' + string(int(has(record.notes) ? 1 : 0))" } }
+`);
+    const org = (await t.api('POST', '/api/base/organizations', { name: 'Loop Ltd' })).body;
+    await t.k.workflowRuntime.settle();
+    // created → stamped once; the step's own update is not a new trigger.
+    expect((await instancesOf(t, id)).filter((i) => i.recordId === org.id)).toHaveLength(1);
+    await t.api('PATCH', `/api/base/organizations/${org.id}`, { name: 'Loop Ltd 2' });
+    await t.k.workflowRuntime.settle();
+    expect((await instancesOf(t, id)).filter((i) => i.recordId === org.id)).toHaveLength(2);
+    expect((await t.api('GET', `/api/base/organizations/${org.id}`)).body.notes).toBe('stamped 1');
+  });
+});
+
 describe('schedules', () => {
   it('start one instance per slot however many processes fire it', async () => {
     const { id } = await publishWorkflow(t, `

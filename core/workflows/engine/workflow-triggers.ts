@@ -72,8 +72,11 @@ export class WorkflowTriggers {
       const action = event.type.slice(cut + 1) as 'created' | 'updated' | 'deleted';
       for (const { wf, trigger } of this.eventTriggers()) {
         if (trigger.entity !== entity || !(trigger.on ?? ['created', 'updated']).includes(action)) continue;
+        // A workflow's own writes never trigger it again: an "updated" automation that updates its
+        // record would otherwise loop forever.
+        if (event.payload.by === `workflow:${wf.id}`) continue;
         const changes = ((event.payload.changes ?? {}) as Record<string, { before: unknown; after: unknown }>);
-        const data = { type: 'event', eventId: event.id, event: event.type, action, entity, recordId: event.recordId, changes, actorId: event.actorId, at: event.createdAt };
+        const data = { type: 'event', eventId: event.id, event: event.type, action, entity, recordId: event.recordId, changes, actorId: event.actorId, by: event.payload.by ?? null, at: event.createdAt };
         try {
           if (trigger.changed) {
             const change = changes[trigger.changed.field];
