@@ -262,6 +262,13 @@ const migrations: CoreMigration[] = [
       });
     },
   },
+  {
+    name: '005-notification-queued-at',
+    async up(db, trx) {
+      // When a row last became `queued`: a row queued long ago was left by a process that stopped mid-send.
+      await trx.raw('alter table ??.kubiki_notifications add column queued_at timestamptz not null default now()', [db.schema]);
+    },
+  },
 ];
 
 /** Serializes boot-time DDL across instances that start together on one database. */

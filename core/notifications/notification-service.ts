@@ -197,10 +197,26 @@ export class NotificationService {
     if (status !== 'failed' && status !== 'held') throw new KubikiError('conflict', `notification ${id} is ${status}; only failed or held notifications are retried`);
     if (!this.configured(row.channel as NotificationChannel)) throw new KubikiError('conflict', `no ${String(row.channel)} transport is configured; the notification stays held`);
     // Claiming the row by its status means two concurrent retries send once.
-    const claimed: Row[] = await this.deps.db.table('kubiki_notifications').where({ id, status }).update({ status: 'queued' }).returning('*');
+    const claimed: Row[] = await this.deps.db.table('kubiki_notifications').where({ id, status }).update({ status: 'queued', queued_at: this.deps.db.knex.fn.now() }).returning('*');
     if (claimed.length === 0) throw new KubikiError('conflict', `notification ${id} changed meanwhile; read it again`);
     await this.audit(this.deps.db.knex, actor, 'retried', id, { status: { before: status, after: 'queued' } }, requestId);
     return this.deliver(claimed[0], actor, requestId);
+  }
+
+  /**
+   * Rows still `queued` long after a send must have finished (connection and socket timeouts are
+   * under a minute) were left by a process that stopped mid-send: they become `failed`, so a retry
+   * (an admin's, or the workflow step's) sends them. Not resent automatically: the first attempt
+   * may have reached the server.
+   */
+  async failStale(olderThanSeconds = 120): Promise<number> {
+    const rows: unknown[] = await this.deps.db.table('kubiki_notifications')
+      .where({ status: 'queued' })
+      .where('queued_at', '<', this.deps.db.knex.raw('now() - make_interval(secs => ?)', [olderThanSeconds]))
+      .update({ status: 'failed', last_error: 'the process sending it stopped before it finished; retry to send it' })
+      .returning('id');
+    if (rows.length) this.deps.logger.warn({ count: rows.length }, 'notifications left queued by a stopped process are marked failed');
+    return rows.length;
   }
 
   async get(id: string, actor: Principal): Promise<Notification> {

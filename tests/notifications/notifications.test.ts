@@ -206,4 +206,46 @@ describe('notifications through SMTP', () => {
     expect(notification.createdBy).toBe('system');
     expect(received.length - before).toBe(1);
   });
+
+  it('marks a send left queued by a stopped process failed, so a retry sends it', async () => {
+    const { notification } = await t.k.notifications.send(email({ subject: 'Interrupted' }), (await import('../../core/auth/principal.ts')).SYSTEM);
+    // As if the process had died between queuing the row and the SMTP answer, three minutes ago.
+    await t.k.db.table('kubiki_notifications').where({ id: notification.id }).update({ status: 'queued', queued_at: t.k.db.knex.raw("now() - interval '3 minutes'") });
+    const fresh = await t.api('POST', '/api/notifications', email({ subject: 'Fresh' }));
+    await t.k.db.table('kubiki_notifications').where({ id: fresh.body.id }).update({ status: 'queued' });
+    expect(await t.k.notifications.failStale()).toBe(1);
+    expect((await t.api('GET', `/api/notifications/${fresh.body.id}`)).body.status).toBe('queued');
+    const stale = (await t.api('GET', `/api/notifications/${notification.id}`)).body;
+    expect(stale).toMatchObject({ status: 'failed' });
+    expect(stale.lastError).toContain('stopped');
+    expect((await t.api('POST', `/api/notifications/${notification.id}/retry`)).body.status).toBe('sent');
+  });
+
+  it('a workflow notify step sends through SMTP once, with its step as idempotency key', async () => {
+    const source = `
+id: workflows.mail-card
+title: Mail the card
+kind: automation
+trigger: { type: manual, entity: base.organizations }
+start: print
+steps:
+  print: { type: renderDocument, template: base.organization-card, recordId: record.id, next: mail }
+  mail: { type: notify, channel: email, to: "'buyer@example.org'", subject: "'Card of ' + record.name", body: "'Attached.'", attachDocument: print }
+`;
+    expect((await t.api('PUT', '/api/workflows/workflows.mail-card', { source })).status).toBeLessThan(300);
+    expect((await t.api('POST', '/api/workflows/workflows.mail-card/publish', {})).status).toBe(200);
+    const org = await t.api('POST', '/api/base/organizations', { name: 'Workflow Mail LLC' });
+    const before = received.length;
+    const run = await t.api('POST', '/api/workflows/workflows.mail-card/run', { recordId: org.body.id });
+    expect(run.status).toBe(202);
+    await t.k.workflowRuntime.settle();
+    const instance = (await t.api('GET', `/api/workflows/instances/${run.body.instanceId}`)).body;
+    expect(instance.status).toBe('completed');
+    expect(instance.steps[1].output).toMatchObject({ status: 'sent' });
+    expect(received.length - before).toBe(1);
+    expect(received[before].raw).toContain('Subject: Card of Workflow Mail LLC');
+    expect(received[before].raw).toContain(`base.organization-card-${String(instance.steps[0].output.id)}.html`);
+    const row = await t.k.db.table('kubiki_notifications').where({ id: instance.steps[1].output.notificationId }).first();
+    expect(row.idempotency_key).toBe(`wf-${instance.steps[1].id}`);
+  });
 });

@@ -392,6 +392,8 @@ export class WorkflowEngine {
     let result = notification;
     // A retry of this step finds the first attempt's row: send that one again instead of a new one.
     if (!created && result.status === 'failed') result = await this.deps.notifications.retry(result.id, actor);
+    // Still queued: an earlier attempt is sending it, or stopped mid-send (then it turns failed and the next try resends).
+    if (!created && result.status === 'queued') throw new Error(`the ${plan.channel} to ${plan.to} is still being sent by an earlier attempt`);
     if (result.status === 'failed') throw new Error(`the ${plan.channel} to ${plan.to} could not be sent: ${result.lastError ?? 'unknown error'}`);
     return { notificationId: result.id, status: result.status };
   }

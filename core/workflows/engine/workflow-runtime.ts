@@ -29,6 +29,7 @@ export interface WorkflowRuntimeDeps {
 }
 
 const PRUNE_EVERY_MS = 3_600_000;
+const SWEEP_EVERY_MS = 60_000;
 
 /** The workflow engine's parts, wired together: what the kernel, the routes and the CLI use. */
 export class WorkflowRuntime {
@@ -40,6 +41,7 @@ export class WorkflowRuntime {
   readonly tasks: ApprovalTasks;
   readonly instances: WorkflowInstances;
   private pruneTimer?: NodeJS.Timeout;
+  private sweepTimer?: NodeJS.Timeout;
 
   constructor(private readonly deps: WorkflowRuntimeDeps) {
     const { db, config, dispatcher } = deps;
@@ -78,10 +80,14 @@ export class WorkflowRuntime {
       .catch((error) => this.deps.logger.error({ err: error }, 'pruning workflow history failed'));
     this.pruneTimer = setInterval(prune, PRUNE_EVERY_MS);
     this.pruneTimer.unref();
+    const sweep = () => void this.deps.notifications.failStale().catch((error) => this.deps.logger.error({ err: error }, 'sweeping notifications failed'));
+    this.sweepTimer = setInterval(sweep, SWEEP_EVERY_MS);
+    this.sweepTimer.unref();
   }
 
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
+    clearInterval(this.sweepTimer);
     await this.triggers.stop();
     await this.engine.stop();
   }
