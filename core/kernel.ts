@@ -219,7 +219,7 @@ export class Kubiki {
   }
 
   openApi(): Record<string, unknown> {
-    return buildOpenApi(coreVersion, this.registry.all().filter((e) => this.plugins.isEnabled(e.plugin)));
+    return buildOpenApi(coreVersion, this.registry.all().filter((e) => this.plugins.isEnabled(e.plugin)), (q) => this.workflowRuntime.published.lifecycleOf(q) !== undefined);
   }
 
   listen(port = this.config.port, host = this.config.host): Promise<Server> {

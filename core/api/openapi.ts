@@ -168,6 +168,16 @@ function corePaths(): Obj {
     '/api/workflows/schema.json': { get: simple('JSON Schema of workflow definitions') },
     '/api/workflows/validate': { post: simple('Validate a definition: every error with its JSON path', { 200: { description: '{ valid, errors }' }, 400: problemRef }) },
     ...versionedPaths('/api/workflows', 'workflow definition', 'core.workflows'),
+    '/api/workflows/instances': { get: simple('Workflow instances, newest first; filters status, workflow, entity, recordId; keyset cursor', { 200: { description: '{ data, next }' }, 400: problemRef }) },
+    '/api/workflows/instances/{id}': { parameters: [idParam], get: simple('One instance with its variables, outputs and step history', { 200: { description: 'instance' }, 404: problemRef }) },
+    '/api/workflows/instances/{id}/retry': { parameters: [idParam], post: simple('Run the failed steps of a failed instance again', { 200: { description: 'instance' }, 404: problemRef, 409: problemRef }) },
+    '/api/workflows/instances/{id}/cancel': { parameters: [idParam], post: simple('Cancel an instance, its open steps, tasks and sub-workflows', { 200: { description: 'instance' }, 404: problemRef, 409: problemRef }) },
+    '/api/workflows/{id}/run': { parameters: [idParam], post: simple('Start a manual workflow: { recordId?, input? }', { 202: { description: '{ instanceId }' }, 400: problemRef, 404: problemRef, 409: problemRef }) },
+    '/api/workflows/{id}/webhook': { parameters: [idParam], post: { tags: [coreTag], summary: 'Start a webhook workflow; the body signed with X-Kubiki-Signature: sha256=<HMAC>, deduplicated by X-Kubiki-Delivery', security: [], responses: { 202: { description: '{ instanceId, created }' }, 200: { description: 'a repeated delivery' }, 400: problemRef, 401: problemRef, 404: problemRef } } },
+    '/api/tasks': { get: simple("The caller's open approval tasks", { 200: { description: '{ data }' } }) },
+    '/api/tasks/{id}': { parameters: [idParam], get: simple('One approval task with its decisions', { 200: { description: 'task' }, 404: problemRef }) },
+    '/api/tasks/{id}/approve': { parameters: [idParam], post: simple('Approve: { comment? }', { 200: { description: 'task' }, 400: problemRef, 404: problemRef, 409: problemRef }) },
+    '/api/tasks/{id}/reject': { parameters: [idParam], post: simple('Reject: { comment }', { 200: { description: 'task' }, 400: problemRef, 404: problemRef, 409: problemRef }) },
     '/api/workflows/{id}/diagram': { parameters: [idParam], get: simple('Mermaid diagram of a version (published by default)', { 200: { description: 'Mermaid text' }, 404: problemRef }) },
     '/api/workflows/{id}/dry-run': { parameters: [idParam], post: simple('Dry run: the latest version (or version, or unsaved source) against a record or payload; path, evaluated steps and what they would write or send — nothing is written', { 200: { description: '{ outcome, path, steps, vars }' }, 400: problemRef, 404: problemRef }) },
     '/api/meta/entities': { get: simple('Entities of enabled plugins with their fields') },
@@ -179,7 +189,27 @@ function corePaths(): Obj {
 }
 
 /** The OpenAPI 3.1 document of what this installation serves right now. */
-export function buildOpenApi(coreVersion: string, entities: EntityDefinition[]): Obj {
+/** The transition routes of an entity that has a published lifecycle. */
+function transitionPaths(e: EntityDefinition): Obj {
+  const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
+  const errors = { 400: problemRef, 401: problemRef, 403: problemRef, 404: problemRef };
+  const name = componentName(e);
+  return {
+    [`/api/${e.plugin}/${e.plural}/{id}/transitions`]: {
+      parameters: [idParam],
+      get: { tags: [e.plugin], operationId: `transitionsOf${name}`, summary: 'The record\'s lifecycle state and the transitions, each with whether you may take it', responses: { 200: { description: '{ workflow, state, transitions }' }, ...errors } },
+    },
+    [`/api/${e.plugin}/${e.plural}/{id}/transitions/{name}`]: {
+      parameters: [idParam, { name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+      post: {
+        tags: [e.plugin], operationId: `transition${name}`, summary: 'Take a lifecycle transition: { input?, version? }',
+        responses: { 200: { description: '{ record, transition, from, to, instanceId }' }, ...errors, 409: problemRef },
+      },
+    },
+  };
+}
+
+export function buildOpenApi(coreVersion: string, entities: EntityDefinition[], hasLifecycle: (qualifiedName: string) => boolean = () => false): Obj {
   const schemas: Record<string, JsonSchema> = {
     Problem: {
       type: 'object',
@@ -197,7 +227,7 @@ export function buildOpenApi(coreVersion: string, entities: EntityDefinition[]):
     const { record, input } = entitySchemas(e);
     schemas[componentName(e)] = record;
     schemas[`${componentName(e)}Input`] = input;
-    paths = { ...paths, ...entityPaths(e) };
+    paths = { ...paths, ...entityPaths(e), ...(hasLifecycle(e.qualifiedName) ? transitionPaths(e) : {}) };
   }
   return {
     openapi: '3.1.0',

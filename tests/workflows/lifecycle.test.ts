@@ -1,3 +1,4 @@
+import { compileErrors, validate } from '@readme/openapi-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKubiki, type TestKubiki } from '../helpers/test-kubiki.ts';
 import { exampleWorkflow, instancesOf, publishWorkflow, trail } from '../helpers/workflow-helpers.ts';
@@ -107,5 +108,15 @@ describe('document lifecycle', () => {
     expect(results.filter((r) => r.status === 409).every((r) => r.body.type === '/problems/transition-not-allowed')).toBe(true);
     expect((await t.api('GET', `/api/base/products/${p.id}`)).body.status).toBe('active');
     expect(await t.count('kubiki_audit', { entity: 'products', record_id: p.id, action: 'updated' })).toBe(1);
+  });
+
+  it('documents the transition routes of entities with a lifecycle in OpenAPI', async () => {
+    const doc = (await t.api('GET', '/api/openapi.json')).body;
+    expect(doc.paths['/api/base/products/{id}/transitions/{name}'].post.operationId).toBeTruthy();
+    expect(doc.paths['/api/base/products/{id}/transitions']).toBeDefined();
+    expect(doc.paths['/api/base/organizations/{id}/transitions']).toBeUndefined();
+    expect(doc.paths['/api/tasks/{id}/approve']).toBeDefined();
+    const result = await validate(structuredClone(doc));
+    expect(result.valid, result.valid ? '' : compileErrors(result)).toBe(true);
   });
 });
