@@ -232,6 +232,33 @@ steps:
   });
 });
 
+describe('versions', () => {
+  it('a running instance finishes on the version it started on', async () => {
+    const definition = (mark: string) => `
+id: workflows.versioned
+title: Versioned
+kind: automation
+trigger: { type: manual }
+start: ask
+steps:
+  ask: { type: approval, assignees: { role: admin }, approved: mark, rejected: mark }
+  mark: { type: set, variables: { ran: "'${mark}'" } }
+`;
+    await publishWorkflow(t, definition('v1'));
+    const first = await runManual('workflows.versioned');
+    const v2 = await publishWorkflow(t, definition('v2'));
+    const second = await runManual('workflows.versioned');
+    for (const id of [first.id, second.id]) {
+      const [task] = (await t.api('GET', '/api/tasks')).body.data.filter((x: { instanceId: string }) => x.instanceId === id);
+      expect((await t.api('POST', `/api/tasks/${task.id}/approve`)).status).toBe(200);
+    }
+    await t.k.workflowRuntime.settle();
+    const [a, b] = await Promise.all([first.id, second.id].map(async (id) => (await t.api('GET', `/api/workflows/instances/${id}`)).body));
+    expect([a.version, a.vars.ran]).toEqual([v2.version - 1, 'v1']);
+    expect([b.version, b.vars.ran]).toEqual([v2.version, 'v2']);
+  });
+});
+
 describe('timers', () => {
   it('a wait survives a restart and fires afterwards', async () => {
     await publishWorkflow(t, `
