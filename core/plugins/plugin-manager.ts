@@ -1,4 +1,3 @@
-import type { WorkflowAction } from '../workflows/engine/workflow-actions.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
@@ -10,6 +9,8 @@ import { KubikiError } from '../errors.ts';
 import { SYSTEM, type Principal } from '../auth/principal.ts';
 import { writeAudit } from '../audit/audit-trail.ts';
 import type { EntityRegistry } from '../entities/entity-registry.ts';
+import { checkGrantSyntax } from '../auth/permissions.ts';
+import type { WorkflowAction } from '../workflows/engine/workflow-actions.ts';
 import type { EntityRepository } from '../entities/entity-repository.ts';
 import { applyTableDiff, diffEntityTable, diffIsEmpty } from '../entities/entity-table.ts';
 import type { EventDispatcher } from '../events/event-dispatcher.ts';
@@ -160,6 +161,7 @@ export class PluginManager {
         await this.syncTables(p, trx);
         await this.runMigrations(p, trx);
         await this.runSeeds(p, trx);
+        await this.createRoles(p, trx);
       } catch (error) {
         if (error instanceof KubikiError && error.status < 500) throw error;
         throw new KubikiError('migration-failed', `installing plugin ${name} failed, nothing was changed: ${(error as Error).message}`, { cause: error });
@@ -292,6 +294,19 @@ export class PluginManager {
           const why = error instanceof KubikiError && error.issues.length ? error.issues.map((e) => `${e.field}: ${e.message}`).join('; ') : (error as Error).message;
           throw new KubikiError('migration-failed', `plugin ${p.manifest.name}: seed ${file}, record ${i + 1}: ${why}`, { cause: error });
         }
+      }
+    }
+  }
+
+  /** The plugin's roles, unless a role of that name exists (the admin may have shaped it). */
+  private async createRoles(p: DiscoveredPlugin, trx: Knex.Transaction): Promise<void> {
+    for (const role of p.manifest.roles ?? []) {
+      role.permissions.forEach((g, i) => checkGrantSyntax(g, `roles/${role.name}/permissions/${i}`));
+      const inserted = await this.deps.db.table('kubiki_roles', trx)
+        .insert({ name: role.name, description: role.description ?? '', permissions: JSON.stringify(role.permissions) })
+        .onConflict('name').ignore().returning('name');
+      if (inserted.length) {
+        await writeAudit(this.deps.db, trx, { actor: SYSTEM, action: 'created', plugin: 'core', entity: 'roles', recordId: role.name, changes: { permissions: { before: null, after: role.permissions }, by: { before: null, after: `plugin ${p.manifest.name}` } } });
       }
     }
   }

@@ -16,6 +16,8 @@ export interface PluginManifest {
   enhances?: string[];
   entities?: string[];
   permissions?: { name: string; description?: string }[];
+  /** Roles created at install when missing (the admin owns them afterwards). */
+  roles?: { name: string; description?: string; permissions: string[] }[];
   extensionPoints?: { name: string; description?: string }[];
   seeds?: string[];
   main?: string;

@@ -93,6 +93,11 @@ describe('plugin lifecycle over REST', () => {
     expect(await t.k.db.table('kubiki_plugins').where({ name: 'alpha' }).first('version', 'state')).toEqual({ version: '1.0.0', state: 'installed' });
     const audit = await pluginAudit(t, 'alpha');
     expect(audit).toHaveLength(1);
+    // The role the plugin offers exists now, and its creation is audited.
+    const roles = (await t.api('GET', '/api/roles')).body as { name: string; permissions: string[] }[] | { data: { name: string; permissions: string[] }[] };
+    const list = Array.isArray(roles) ? roles : roles.data;
+    expect(list.find((r) => r.name === 'widget-clerk')?.permissions).toEqual(['alpha.widgets.*', 'base.organizations.read']);
+    expect(await t.count('kubiki_audit', { entity: 'roles', record_id: 'widget-clerk', action: 'created' })).toBe(1);
     expect(audit[0]).toMatchObject({ action: 'installed', actor: 'admin', changes: { state: { before: 'available', after: 'installed' } } });
     // Installed is not enabled: the API stays hidden.
     expect((await t.api('GET', '/api/alpha/widgets')).status).toBe(404);
