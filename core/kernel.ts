@@ -142,6 +142,8 @@ export class Kubiki {
       templates: new Set((await this.templates.list()).map((t) => t.id)),
       workflows: new Set((await this.workflows.list()).map((w) => w.id)),
       actions: this.workflowRuntime.actions.names(),
+      plugins: new Set(plugins.map((p) => p.manifest.name)),
+      enabledPlugins: new Set(plugins.map((p) => p.manifest.name).filter((name) => this.plugins.isEnabled(name))),
     }), () => this.workflowRuntime.reload());
     this.app = createApp(this);
   }

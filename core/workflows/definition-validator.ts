@@ -15,6 +15,10 @@ export interface ValidationEnv {
   workflows?: Set<string>;
   templates?: Set<string>;
   actions?: Set<string>;
+  /** Names of the plugins this installation knows (for `requires`). */
+  plugins?: Set<string>;
+  /** Enabled plugins: only their actions are known (a disabled plugin's code has not run). */
+  enabledPlugins?: Set<string>;
 }
 
 export interface ValidationResult {
@@ -94,6 +98,12 @@ class SemanticChecker {
 
   run(): DefinitionError[] {
     const kindOk = this.usable('/kind');
+    const plugins = this.env.plugins;
+    if (plugins && Array.isArray(this.def.requires)) {
+      this.def.requires.forEach((p, i) => {
+        if (typeof p === 'string' && !plugins.has(p)) this.add(pointer('requires', i), 'unknown-plugin', `there is no plugin "${p}"; plugins are ${[...plugins].sort().join(', ')}`);
+      });
+    }
     if (kindOk && this.def.kind === 'lifecycle') this.lifecycle();
     if (kindOk && this.def.kind === 'automation') this.automation();
     this.trigger();
@@ -345,7 +355,9 @@ class SemanticChecker {
         if (this.env.templates && !this.env.templates.has(step.template)) this.add(at('template'), 'unknown-template', `there is no document template "${step.template}"`);
         break;
       case 'callAction':
-        if (this.env.actions && !this.env.actions.has(step.action)) this.add(at('action'), 'unknown-action', `no enabled plugin declares the action "${step.action}"`);
+        if (this.env.actions && !this.env.actions.has(step.action) && (!this.env.enabledPlugins || this.env.enabledPlugins.has(step.action.split('.')[0]))) {
+          this.add(at('action'), 'unknown-action', `no enabled plugin declares the action "${step.action}"`);
+        }
         break;
       case 'notify':
         if (step.attachDocument !== undefined) {

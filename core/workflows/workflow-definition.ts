@@ -134,6 +134,8 @@ export interface WorkflowDefinition {
   title: string;
   description?: string;
   kind: 'lifecycle' | 'automation';
+  /** Plugins that must be enabled for the workflow to start. */
+  requires?: string[];
   entity?: string;
   stateField?: string;
   states?: LifecycleState[];

@@ -232,6 +232,33 @@ steps:
   });
 });
 
+describe('cross-module workflows', () => {
+  it('start only while every plugin they require is enabled, and from the moment it is', async () => {
+    const unknown = await t.api('POST', '/api/workflows/validate', { source: 'id: workflows.x\ntitle: X\nkind: automation\nrequires: [nosuch]\ntrigger: { type: manual }\nstart: a\nsteps:\n  a: { type: end }\n' });
+    expect(unknown.body.errors).toEqual([expect.objectContaining({ path: '/requires/0', rule: 'unknown-plugin' })]);
+    const { id } = await publishWorkflow(t, `
+id: workflows.needs-beta
+title: Needs beta
+kind: automation
+requires: [beta]
+trigger: { type: event, entity: base.units, on: [created] }
+start: note
+steps:
+  note: { type: set, variables: { unit: record.code } }
+`);
+    await t.api('POST', '/api/base/units', { code: 'box1', name: 'Box' });
+    await t.k.workflowRuntime.settle();
+    expect((await t.api('GET', `/api/workflows/instances?workflow=${id}`)).body.data).toEqual([]);
+    for (const action of ['install', 'enable']) expect((await t.api('POST', `/api/plugins/beta/${action}`)).status).toBe(200);
+    await t.api('POST', '/api/base/units', { code: 'box2', name: 'Big box' });
+    await t.k.workflowRuntime.settle();
+    const started = (await t.api('GET', `/api/workflows/instances?workflow=${id}`)).body.data;
+    expect(started).toHaveLength(1);
+    expect((await t.api('GET', `/api/workflows/instances/${started[0].id}`)).body.vars).toEqual({ unit: 'box2' });
+    expect((await t.api('POST', '/api/plugins/beta/disable')).status).toBe(200);
+  });
+});
+
 describe('versions', () => {
   it('a running instance finishes on the version it started on', async () => {
     const definition = (mark: string) => `

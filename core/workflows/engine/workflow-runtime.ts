@@ -59,6 +59,7 @@ export class WorkflowRuntime {
     this.engine.tasks = this.tasks;
     this.triggers = new WorkflowTriggers({
       db, logger, engine: this.engine, published: this.published, registry: deps.registry, repository: deps.repository, ajv, env: deps.env, scanMs: config.workflowScanMs,
+      isEnabled: deps.isEnabled,
     });
     this.lifecycles = new LifecycleTransitions({ db, published: this.published, engine: this.engine, repository: deps.repository, ajv, kickEvents });
     this.instances = new WorkflowInstances(db, this.engine);

@@ -26,6 +26,7 @@ export interface TriggerDeps {
   ajv: Ajv;
   env: NodeJS.ProcessEnv;
   scanMs: number;
+  isEnabled(plugin: string): boolean;
 }
 
 const triggerActor = (name: string, userId: string | null = null): Principal => ({ ...SYSTEM, userId, username: name, displayName: name });
@@ -48,8 +49,13 @@ export class WorkflowTriggers {
 
   // ---- entity events ------------------------------------------------------------------------
 
+  /** Published automations whose required plugins are all enabled: the ones triggers may start. */
+  private automations(): PublishedWorkflow[] {
+    return this.deps.published.automations().filter((w) => (w.definition.requires ?? []).every((p) => this.deps.isEnabled(p)));
+  }
+
   private eventTriggers(): { wf: PublishedWorkflow; trigger: EventTrigger }[] {
-    return this.deps.published.automations()
+    return this.automations()
       .filter((w) => w.definition.trigger?.type === 'event')
       .map((w) => ({ wf: w, trigger: w.definition.trigger as EventTrigger }));
   }
@@ -113,6 +119,7 @@ export class WorkflowTriggers {
     if (!this.running) return;
     const wanted = new Map<string, PublishedWorkflow>();
     for (const wf of this.deps.published.automations()) if (wf.definition.trigger?.type === 'schedule') wanted.set(wf.id, wf);
+    // (Schedules of workflows whose required plugins are off stay planned; fireSchedule skips them.)
     for (const [id, s] of this.schedules) {
       const wf = wanted.get(id);
       if (!wf || this.signature(wf) !== s.signature) {
@@ -135,7 +142,7 @@ export class WorkflowTriggers {
 
   /** Every process fires every slot; the slot as dedupe key lets exactly one of them start the instance. */
   async fireSchedule(id: string, at: Date): Promise<void> {
-    const wf = this.deps.published.get(id);
+    const wf = this.automations().find((w) => w.id === id);
     if (!wf || wf.definition.trigger?.type !== 'schedule') return;
     const slot = new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString();
     try {
@@ -158,7 +165,7 @@ export class WorkflowTriggers {
    */
   async scanDates(now = new Date()): Promise<number> {
     let started = 0;
-    for (const wf of this.deps.published.automations()) {
+    for (const wf of this.automations()) {
       if (wf.definition.trigger?.type !== 'dateRelative') continue;
       const trigger = wf.definition.trigger as DateRelativeTrigger;
       if (!this.deps.registry.has(trigger.entity)) continue;
@@ -216,6 +223,8 @@ export class WorkflowTriggers {
     const wf = this.deps.published.get(id);
     if (!wf) throw new KubikiError('not-found', `no published workflow ${id}`);
     if (wf.definition.trigger?.type !== type) throw new KubikiError('conflict', `workflow ${id} is not started by a ${type === 'manual' ? 'manual action' : 'webhook'} (its trigger is ${wf.definition.trigger?.type ?? 'a lifecycle'})`);
+    const off = (wf.definition.requires ?? []).filter((p) => !this.deps.isEnabled(p));
+    if (off.length) throw new KubikiError('plugin-disabled', `workflow ${id} needs the plugin${off.length > 1 ? 's' : ''} ${off.join(', ')}, which ${off.length > 1 ? 'are' : 'is'} not enabled`);
     return wf;
   }
 
