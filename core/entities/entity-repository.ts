@@ -4,7 +4,7 @@ import type { Database, Executor } from '../db/database.ts';
 import { KubikiError, fieldError } from '../errors.ts';
 import { requireGrant, type Principal } from '../auth/principal.ts';
 import type { FieldChanges, WriteAction } from '../audit/audit-trail.ts';
-import { insertWithJournal, writeJournal } from './write-journal.ts';
+import { writeWithJournal, writeJournal, type WriteCompanion } from './write-journal.ts';
 import { toFieldIssues } from './ajv.ts';
 import type { EntityDefinition } from './entity-definition.ts';
 import type { EntityRegistry } from './entity-registry.ts';
@@ -24,6 +24,12 @@ export interface WriteOptions extends ReadOptions {
   expectedVersion?: number;
   /** Set by lifecycle transitions: the write may change the lifecycle's state field. */
   viaTransition?: boolean;
+  /**
+   * Work joined to the write's own statement (the workflow engine completes a step with it);
+   * `receive` gets the written row with the companion's columns, or undefined when nothing was
+   * written (an update that changed nothing). An update with a companion is optimistic.
+   */
+  companion?: WriteCompanion & { receive(row: Row | undefined): void };
 }
 
 export interface ListResult {
@@ -116,6 +122,17 @@ export class EntityRepository {
     return record;
   }
 
+  /** Several records by id in one query (ids not found, or not readable, are left out). */
+  async getMany(ids: string[], options: ReadOptions): Promise<Map<string, ApiRecord>> {
+    const grant = requireGrant(options.actor, this.permission('read'), true);
+    const wanted = [...new Set(ids.filter(isUuid))];
+    if (wanted.length === 0) return new Map();
+    const q = this.table(options.trx).whereIn('id', wanted);
+    if (grant === 'own') q.where(this.ownerColumn, options.actor.userId);
+    const rows: Row[] = await q;
+    return new Map(rows.map((r) => [String(r.id), rowToRecord(this.entity, r)]));
+  }
+
   async create(input: unknown, options: WriteOptions): Promise<ApiRecord> {
     // An ":own" create grant allows creating records the actor will own (createdBy is the actor).
     const grant = requireGrant(options.actor, this.permission('create'), true);
@@ -139,10 +156,11 @@ export class EntityRepository {
     const actorId = options.actor.userId;
     const insert = this.table(options.trx).insert({ id, ...fieldsToColumns(this.entity, values), createdBy: actorId, updatedBy: actorId }).returning('*');
     // One statement writes the record, its audit row and its event: no transaction round trips.
-    const row = await this.inTransaction(options, () => insertWithJournal(this.db, options.trx ?? this.db.knex, insert, {
+    const row = await this.inTransaction(options, () => writeWithJournal(this.db, options.trx ?? this.db.knex, insert, {
       heard: this.hooks.isHeard(`${this.entity.qualifiedName}.created`), entity: this.entity, action: 'created', recordId: id, changes: diffFields({}, values), actor: options.actor, requestId: options.requestId,
-    }), false);
-    return rowToRecord(this.entity, row);
+    }, options.companion), false);
+    options.companion?.receive(row);
+    return rowToRecord(this.entity, row!);
   }
 
   async update(id: string, patch: unknown, options: WriteOptions): Promise<ApiRecord> {
@@ -150,7 +168,7 @@ export class EntityRepository {
     if (!isPlainObject(patch)) throw fieldError('validation-failed', '', 'type', 'the body must be a JSON object');
     if (!isUuid(id)) throw this.notFound(id);
     let expectedVersion = options.expectedVersion;
-    const changes: Record<string, unknown> = {};
+    const requested: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(patch)) {
       if (name === 'version') {
         if (!Number.isInteger(value)) throw fieldError('validation-failed', 'version', 'type', 'version must be an integer');
@@ -158,29 +176,55 @@ export class EntityRepository {
       } else if (name === 'id') {
         if (value !== id) throw fieldError('validation-failed', 'id', 'const', 'id cannot be changed');
       } else if (!SYSTEM_INPUT.has(name)) {
-        changes[name] = value;
+        requested[name] = value;
       }
+    }
+    if (options.companion && !options.trx) {
+      // Optimistic, in one statement with the companion: the UPDATE matches only the version read.
+      const row = await this.findRow(id);
+      if (!row) throw this.notFound(id);
+      this.checkRow(row, id, grant, options, expectedVersion);
+      return this.inTransaction(options, async (exec) => {
+        const written = await this.applyUpdate(exec, row, requested, options, true);
+        if (!written) throw new KubikiError('version-mismatch', `${this.entity.qualifiedName} ${id} changed while it was being updated; try again`);
+        return written;
+      }, false);
     }
     return this.inTransaction(options, async (trx) => {
       const row = await this.lockRow(id, trx, grant, options, expectedVersion);
-      const before = rowToFields(this.entity, row);
-      const merged: Record<string, unknown> = { ...before };
-      for (const [name, value] of Object.entries(changes)) {
-        if (value === null) delete merged[name];
-        else merged[name] = value;
-      }
-      const changed = Object.fromEntries(Object.keys(diffFields(before, merged)).map((name) => [name, merged[name] ?? null]));
-      this.hooks.guardWrite?.(this.entity, 'update', changed, options);
-      this.validate(merged);
-      const columns = fieldsToColumns(this.entity, changed);
-      if (Object.keys(columns).length === 0) return rowToRecord(this.entity, row);
-      const [updated] = await this.table(trx)
-        .where({ id })
-        .update({ ...columns, version: trx.raw('?? + 1', ['version']), updatedAt: trx.fn.now(), updatedBy: options.actor.userId })
-        .returning('*');
-      await this.journal(trx, 'updated', updated, diffFields(before, rowToFields(this.entity, updated)), options);
-      return rowToRecord(this.entity, updated);
+      return (await this.applyUpdate(trx, row, requested, options, false))!;
     });
+  }
+
+  /** Merges, validates and writes a patch onto `row`; undefined when an optimistic write lost. */
+  private async applyUpdate(exec: Executor, row: Row, requested: Record<string, unknown>, options: WriteOptions, optimistic: boolean): Promise<ApiRecord | undefined> {
+    const before = rowToFields(this.entity, row);
+    const merged: Record<string, unknown> = { ...before };
+    for (const [name, value] of Object.entries(requested)) {
+      if (value === null) delete merged[name];
+      else merged[name] = value;
+    }
+    // Validated first (ajv may fill defaults), then normalized to what the database will hand back,
+    // so the journal can be written in the UPDATE's own statement.
+    this.validate(merged);
+    const normalized = normalizeFields(this.entity, merged);
+    const changes = diffFields(before, normalized);
+    const changed = Object.fromEntries(Object.keys(changes).map((name) => [name, normalized[name] ?? null]));
+    this.hooks.guardWrite?.(this.entity, 'update', changed, options);
+    if (Object.keys(changed).length === 0) {
+      options.companion?.receive(undefined);
+      return rowToRecord(this.entity, row);
+    }
+    const query = this.table(exec)
+      .where({ id: row.id, ...(optimistic ? { version: row.version } : {}) })
+      .update({ ...fieldsToColumns(this.entity, changed), version: exec.raw('?? + 1', ['version']), updatedAt: exec.fn.now(), updatedBy: options.actor.userId })
+      .returning('*');
+    const updated = await writeWithJournal(this.db, exec, query, {
+      heard: this.hooks.isHeard(`${this.entity.qualifiedName}.updated`), entity: this.entity, action: 'updated', recordId: String(row.id), changes, actor: options.actor, requestId: options.requestId,
+    }, options.companion);
+    if (!updated) return undefined;
+    options.companion?.receive(updated);
+    return rowToRecord(this.entity, updated);
   }
 
   async delete(id: string, options: WriteOptions): Promise<void> {
@@ -222,6 +266,12 @@ export class EntityRepository {
   private async lockRow(id: string, trx: Executor, grant: string, options: WriteOptions, expectedVersion?: number): Promise<Row> {
     const row: Row | undefined = await this.table(trx).where({ id }).forUpdate().first();
     if (!row) throw this.notFound(id);
+    this.checkRow(row, id, grant, options, expectedVersion);
+    return row;
+  }
+
+  /** "Own records only" and If-Match checks on a row about to change. */
+  private checkRow(row: Row, id: string, grant: string, options: WriteOptions, expectedVersion?: number): void {
     if (grant === 'own' && row[this.ownerColumn] !== options.actor.userId) {
       const readable = options.actor.permissions.grant(this.permission('read')) === 'all';
       if (!readable) throw this.notFound(id);
@@ -232,7 +282,6 @@ export class EntityRepository {
         extra: { currentVersion: Number(row.version) },
       });
     }
-    return row;
   }
 
   private async refuseIfReferenced(id: string, trx: Executor): Promise<void> {

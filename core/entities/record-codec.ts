@@ -33,6 +33,28 @@ export function rowToRecord(entity: EntityDefinition, row: Row, only?: ReadonlyS
   return out;
 }
 
+/**
+ * The SQL counterpart of rowToRecord: a jsonb expression building the API record from the row
+ * alias `w`, in the same text forms the driver hands back (decimals and dates as text, timestamps
+ * as ISO instants in UTC). Used where the record must be stored in the statement that writes it.
+ */
+export function recordJsonSql(entity: EntityDefinition, w: string): { sql: string; bindings: string[] } {
+  const iso = (col: string) => `to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+  const parts: string[] = [`'id', ${w}."id"::text`, `'version', ${w}."version"`];
+  const bindings: string[] = [];
+  const add = (name: string, kind: FieldKind) => {
+    const col = `${w}.??`;
+    const value = kind === 'datetime' ? iso(col) : kind === 'decimal' || kind === 'date' || kind === 'uuid' ? `${col}::text` : col;
+    parts.push(`?::text, ${value}`);
+    bindings.push(name, name);
+  };
+  for (const field of entity.fields.values()) add(field.name, field.kind);
+  for (const name of ['createdAt', 'updatedAt', 'createdBy', 'updatedBy']) add(name, SYSTEM_FIELD_KINDS[name]);
+  // Bindings alternate: the key as text, then the column as an identifier.
+  // Top-level nulls left out as rowToRecord does (nulls inside JSON fields stay).
+  return { sql: `(select coalesce(jsonb_object_agg(key, value), '{}'::jsonb) from jsonb_each(jsonb_build_object(${parts.join(', ')})) where value <> 'null'::jsonb)`, bindings };
+}
+
 /** The entity fields of a row as the API shows them (what validation and diffs compare). */
 export function rowToFields(entity: EntityDefinition, row: Row): Record<string, unknown> {
   const out: Record<string, unknown> = {};

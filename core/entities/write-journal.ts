@@ -3,7 +3,7 @@ import type { Database, Executor } from '../db/database.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { FieldChanges, WriteAction } from '../audit/audit-trail.ts';
 import type { EntityDefinition } from './entity-definition.ts';
-import type { Row } from './record-codec.ts';
+import { recordJsonSql, type Row } from './record-codec.ts';
 
 export interface JournalEntry {
   entity: EntityDefinition;
@@ -17,16 +17,32 @@ export interface JournalEntry {
 }
 
 /**
+ * Work that must commit in the same statement as an entity write, or not at all: the workflow
+ * engine completes a step this way. `ctes` may refer to `written` (the written row); `select`
+ * adds columns to the statement's result; `guard` is an expression that fails the whole
+ * statement (e.g. a division by zero) when the companion could not do its part.
+ */
+export interface WriteCompanion {
+  ctes: string;
+  select: string;
+  bindings: Knex.Value[];
+  guard?: string;
+}
+
+/**
  * The audit row and the outbox event of one write, as two data-modifying CTEs. Being part of the
  * write's own statement (or transaction) they exist exactly when the write does, at the cost of
- * no extra round trip.
+ * no extra round trip. With `fromWritten` they are taken from the `written` CTE, so a write that
+ * matched no row (an optimistic update that lost) journals nothing.
  */
-function journalCtes(db: Database, e: JournalEntry): { sql: string; bindings: Knex.Value[] } {
+function journalCtes(db: Database, e: JournalEntry, fromWritten = false): { sql: string; bindings: Knex.Value[] } {
   const { plugin, plural, qualifiedName } = e.entity;
   const changes = JSON.stringify(e.changes);
+  const source = fromWritten ? 'select ?::uuid, ?, ?, ?, ?, ?, ?::jsonb, ? from written' : 'values (?::uuid, ?, ?, ?, ?, ?, ?::jsonb, ?)';
+  const event = fromWritten ? `select ?, ?, ?, ?, ?::jsonb, ?::uuid, ${e.heard ? 'null::timestamptz' : 'now()'} from written` : `values (?, ?, ?, ?, ?::jsonb, ?::uuid, ${e.heard ? 'null::timestamptz' : 'now()'})`;
   return {
-    sql: `journal_audit as (insert into ?? (actor_id, actor, action, plugin, entity, record_id, changes, request_id) values (?, ?, ?, ?, ?, ?, ?::jsonb, ?)),
-      journal_event as (insert into ?? (event, plugin, entity, record_id, payload, actor_id, dispatched_at) values (?, ?, ?, ?, ?::jsonb, ?, ${e.heard ? 'null' : 'now()'}))`,
+    sql: `journal_audit as (insert into ?? (actor_id, actor, action, plugin, entity, record_id, changes, request_id) ${source}),
+      journal_event as (insert into ?? (event, plugin, entity, record_id, payload, actor_id, dispatched_at) ${event})`,
     bindings: [
       `${db.schema}.kubiki_audit`, e.actor.userId, e.actor.username, e.action, plugin, plural, e.recordId, changes, e.requestId ?? null,
       // Events carry the changes and who made them (`by`: a username, `workflow:<id>` for workflow
@@ -42,10 +58,19 @@ export async function writeJournal(db: Database, trx: Executor, e: JournalEntry)
   await trx.raw(`with ${j.sql} select 1`, j.bindings);
 }
 
-/** Runs an INSERT … RETURNING * and its journal as one statement: atomic without a transaction. */
-export async function insertWithJournal(db: Database, executor: Executor, insert: Knex.QueryBuilder, e: JournalEntry): Promise<Row> {
-  const { sql, bindings } = insert.toSQL();
-  const j = journalCtes(db, e);
-  const result = (await executor.raw(`with written as (${sql}), ${j.sql} select * from written`, [...bindings, ...j.bindings])) as { rows: Row[] };
+/**
+ * Runs an INSERT or UPDATE … RETURNING * and its journal (and a companion, if given) as one
+ * statement: atomic without a transaction. Resolves to the written row, or undefined when the
+ * write matched no row; the companion's columns come back on the same row.
+ */
+export async function writeWithJournal(db: Database, executor: Executor, write: Knex.QueryBuilder, e: JournalEntry, companion?: WriteCompanion): Promise<Row | undefined> {
+  const { sql, bindings } = write.toSQL();
+  const j = journalCtes(db, e, true);
+  // The companion may store the written record: `written_record(record)` builds it as the API shows it.
+  const recordJson = companion ? recordJsonSql(e.entity, 'w') : undefined;
+  const extraCtes = companion ? `, written_record as (select ${recordJson!.sql} as record from written w), ${companion.ctes}` : '';
+  const extraSelect = companion ? `, ${companion.select}${companion.guard ? `, ${companion.guard} as kubiki_guard` : ''}` : '';
+  const result = (await executor.raw(`with written as (${sql}), ${j.sql}${extraCtes} select written.*${extraSelect} from written`,
+    [...bindings, ...j.bindings, ...(recordJson?.bindings ?? []), ...(companion?.bindings ?? [])])) as { rows: Row[] };
   return result.rows[0];
 }

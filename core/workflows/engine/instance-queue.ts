@@ -5,7 +5,7 @@
 // its lease (it stalled, another took over) cannot complete the step a second time: its
 // transaction finds no row to update and rolls back together with the step's database effect.
 
-import type { Database, Executor } from '../../db/database.ts';
+import type { Database, Executor, Knex } from '../../db/database.ts';
 
 export type StepStatus = 'pending' | 'running' | 'waiting' | 'done' | 'failed' | 'cancelled';
 export type InstanceStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'cancelled';
@@ -70,6 +70,25 @@ export interface NewInstance {
   startedBy: string | null;
   startedByName: string;
   first: { key: string; type: string };
+}
+
+/** What completing a step changes. */
+export interface Completion {
+  status?: 'done' | 'waiting';
+  output?: unknown;
+  input?: unknown;
+  /** For `waiting`: when the step comes due again (deadline, timer); null = only when resumed. */
+  waitUntil?: string | null;
+  vars?: Record<string, unknown>;
+  outputKey?: string;
+  next: NewStep[];
+  instance?: { status: InstanceStatus; error?: string | null; failedStep?: string | null };
+}
+
+export interface CreatedStep {
+  id: number;
+  key: string;
+  scope: string;
 }
 
 /** The step was taken over by another worker (or cancelled) while this one worked on it. */
@@ -157,52 +176,62 @@ export class InstanceQueue {
    * instance's variables/outputs/status, and the next step rows. Throws LeaseLost when the step is
    * not this worker's any more — inside a transaction, that rolls the step's effect back too.
    */
-  async complete(trx: Executor, step: StepHold, change: {
-    status?: 'done' | 'waiting';
-    output?: unknown;
-    input?: unknown;
-    /** For `waiting`: when the step comes due again (deadline, timer); null = only when resumed. */
-    waitUntil?: string | null;
-    vars?: Record<string, unknown>;
-    outputKey?: string;
-    next: NewStep[];
-    instance?: { status: InstanceStatus; error?: string | null; failedStep?: string | null };
-  }): Promise<{ id: number; key: string; scope: string }[]> {
+  async complete(trx: Executor, step: StepHold, change: Completion): Promise<CreatedStep[]> {
+    const sql = this.completionSql(step, change);
+    const { rows } = await trx.raw(`with ${sql.ctes} select ${sql.select}`, sql.bindings) as { rows: Record<string, unknown>[] };
+    return this.completed(step, rows[0]);
+  }
+
+  /** Reads what the completion's `select` returned (also from an entity write it was joined to). */
+  completed(step: StepHold, row: Record<string, unknown> | undefined): CreatedStep[] {
+    if (!row || Number(row.wf_owned) === 0) throw new LeaseLost(step.id);
+    return (row.wf_created as { id: number | string; key: string; scope: string }[]).map((c) => ({ id: Number(c.id), key: c.key, scope: c.scope }));
+  }
+
+  /**
+   * The completion as CTEs (`wf_s`, `wf_i`, `wf_n`) and the columns reporting it (`wf_owned`,
+   * `wf_created`), so it can also ride along in an entity write's own statement. `gate` names a
+   * CTE that must have produced a row for the step to complete (the entity write).
+   */
+  completionSql(step: StepHold, change: Completion, joined?: { gate: string; outputSql: string }): { ctes: string; select: string; bindings: Knex.Value[] } {
     const status = change.status ?? 'done';
-    const outputs = change.outputKey !== undefined ? { [change.outputKey]: change.output ?? null } : {};
     const finished = change.instance && ['completed', 'failed', 'cancelled'].includes(change.instance.status);
-    const { rows } = await trx.raw(
-      `with s as (
-         update ? set status = ?, output = ?::jsonb, input = coalesce(?::jsonb, input), error = null,
+    // The output is a bound value, or (joined to an entity write) the written record built in SQL.
+    const output = joined ? joined.outputSql : '?::jsonb';
+    const outputBinding: Knex.Value[] = joined ? [] : [json(change.output)];
+    const outputs = change.outputKey !== undefined ? `jsonb_build_object(?::text, ${output})` : "'{}'::jsonb";
+    const outputsBindings: Knex.Value[] = change.outputKey !== undefined ? [change.outputKey, ...outputBinding] : [];
+    return {
+      ctes: `wf_s as (
+         update ? set status = ?, output = ${output}, input = coalesce(?::jsonb, input), error = null,
                 finished_at = case when ? = 'done' then now() else null end,
                 due_at = case when ? = 'done' then null else ?::timestamptz end, lease_token = null
-         where id = ? and (case when ? then status = 'waiting' else lease_token = ? and status = 'running' end) returning instance_id),
-       i as (
-         update ? set vars = vars || ?::jsonb, outputs = outputs || ?::jsonb, updated_at = now(),
+         where id = ? and (case when ? then status = 'waiting' else lease_token = ? and status = 'running' end)${joined ? ` and exists (select 1 from ${joined.gate})` : ''}
+         returning instance_id),
+       wf_i as (
+         update ? set vars = vars || ?::jsonb, outputs = outputs || ${outputs}, updated_at = now(),
                 status = coalesce(?, status), error = coalesce(?, error), failed_step = coalesce(?, failed_step),
                 finished_at = case when ? then now() else finished_at end
-         where id = (select instance_id from s) returning id),
-       n as (
+         where id = (select instance_id from wf_s) returning id),
+       -- a next row inserted as running is this worker's to go on with at once: due when its lease would lapse
+       wf_n as (
          insert into ? (instance_id, step_key, step_type, scope, status, due_at, lease_token, started_at, input, attempts)
-         select (select instance_id from s), x.key, x.type, x.scope, x.status,
+         select (select instance_id from wf_s), x.key, x.type, x.scope, x.status,
                 case when x.status = 'running' then now() + make_interval(secs => ?) else x.due::timestamptz end, x.lease,
                 case when x.status = 'running' then now() end, x.input, case when x.status = 'running' then 1 else 0 end
-         -- a running row is this worker's to go on with at once: due when its lease would lapse
          from jsonb_to_recordset(?::jsonb) as x(key text, type text, scope text, status text, due text, lease uuid, input jsonb)
-         where exists (select 1 from s)
-         returning id, step_key, scope)
-       select (select count(*) from s)::int as owned, (select count(*) from i)::int as touched,
-              coalesce((select json_agg(json_build_object('id', n.id, 'key', n.step_key, 'scope', n.scope) order by n.id) from n), '[]') as created`,
-      [
-        this.steps, status, json(change.output), change.input === undefined ? null : json(change.input),
+         where exists (select 1 from wf_s)
+         returning id, step_key, scope)`,
+      select: `(select count(*) from wf_s)::int as wf_owned,
+              coalesce((select json_agg(json_build_object('id', wf_n.id, 'key', wf_n.step_key, 'scope', wf_n.scope) order by wf_n.id) from wf_n), '[]') as wf_created`,
+      bindings: [
+        this.steps, status, ...outputBinding, change.input === undefined ? null : json(change.input),
         status, status, change.waitUntil ?? null, step.id, 'resumed' in step, 'lease' in step ? step.lease : null,
-        this.instances, json(change.vars ?? {}), json(outputs),
+        this.instances, json(change.vars ?? {}), ...outputsBindings,
         change.instance?.status ?? null, change.instance?.error ?? null, change.instance?.failedStep ?? null, Boolean(finished),
         this.steps, this.leaseSeconds, json(change.next.map((n) => ({ key: n.key, type: n.type, scope: n.scope, status: n.status, due: n.due, lease: n.lease ?? null, input: n.input ?? null }))),
       ],
-    ) as { rows: { owned: number; created: { id: number | string; key: string; scope: string }[] }[] };
-    if (rows[0].owned === 0) throw new LeaseLost(step.id);
-    return rows[0].created.map((c) => ({ id: Number(c.id), key: c.key, scope: c.scope }));
+    };
   }
 
   /** A step that failed but may be tried again: back to pending, due after the back-off. */

@@ -165,9 +165,11 @@ export class WorkflowEngine {
     const rows = await this.queue.claim(limit, lease, this.deps.leaseSeconds);
     if (rows.length === 0) return 0;
     const instances = await this.queue.loadInstances([...new Set(rows.map((r) => r.instanceId))]);
+    const records = await this.loadRecords([...instances.values()]);
     for (const row of rows) {
       this.inFlight++;
-      const done = this.runClaimed(row, instances.get(row.instanceId), lease)
+      const instance = instances.get(row.instanceId);
+      const done = this.runClaimed(row, instance, lease, instance ? records.get(`${instance.entity}/${instance.recordId}`) : undefined)
         .catch((error) => this.log.error({ err: error, step: row.id }, 'workflow step crashed'))
         .finally(() => {
           this.inFlight--;
@@ -232,6 +234,19 @@ export class WorkflowEngine {
 
   // ---- running steps ------------------------------------------------------------------------
 
+  /** The records of a batch of instances, one query per entity. */
+  private async loadRecords(instances: InstanceRow[]): Promise<Map<string, unknown>> {
+    const byEntity = new Map<string, string[]>();
+    for (const i of instances) {
+      if (i.entity && i.recordId && this.deps.hasEntity(i.entity)) byEntity.set(i.entity, [...(byEntity.get(i.entity) ?? []), i.recordId]);
+    }
+    const out = new Map<string, unknown>();
+    for (const [entity, ids] of byEntity) {
+      for (const [id, record] of await this.deps.repository(entity).getMany(ids, { actor: SYSTEM })) out.set(`${entity}/${id}`, record);
+    }
+    return out;
+  }
+
   private async loadRecord(instance: InstanceRow): Promise<unknown> {
     const { entity, recordId } = instance;
     if (!entity || !recordId || !this.deps.hasEntity(entity)) return null;
@@ -246,13 +261,13 @@ export class WorkflowEngine {
     }
   }
 
-  private async runClaimed(row: StepRow, instance: InstanceRow | undefined, lease: string): Promise<void> {
+  private async runClaimed(row: StepRow, instance: InstanceRow | undefined, lease: string, record?: unknown): Promise<void> {
     if (!instance) return;
     let def: WorkflowDefinition;
     let run: Run;
     try {
       def = await this.deps.published.definition(instance.workflowId, instance.version);
-      run = { instance, def, lease, record: await this.loadRecord(instance) };
+      run = { instance, def, lease, record: record ?? await this.loadRecord(instance) };
     } catch (error) {
       await this.failed({ instance, def: { id: instance.workflowId } as WorkflowDefinition, lease, record: null }, toCurrent(row), undefined, error);
       return;
@@ -305,13 +320,16 @@ export class WorkflowEngine {
         if (plan.vars) Object.assign(run.instance.vars, plan.vars);
         return this.advance(this.deps.db.knex, run, current, hold, plan.next, { output: plan.output, vars: plan.vars, input: plan });
       case 'createRecord':
-        return inTransaction((trx) => this.deps.repository(plan.entity).create(plan.fields, { actor, trx }));
-      case 'updateRecord':
+      case 'updateRecord': {
+        const joined = await this.writeInOneStatement(run, current, plan);
+        if (joined) return joined.next;
         return inTransaction(async (trx) => {
-          const record = await this.deps.repository(plan.entity).update(plan.id, plan.fields, { actor, trx });
-          if (plan.entity === run.instance.entity && plan.id === run.instance.recordId) run.record = record;
+          const repo = this.deps.repository(plan.entity);
+          const record = plan.kind === 'createRecord' ? await repo.create(plan.fields, { actor, trx }) : await repo.update(plan.id, plan.fields, { actor, trx });
+          if (plan.kind === 'updateRecord' && plan.entity === run.instance.entity && plan.id === run.instance.recordId) run.record = record;
           return record;
         });
+      }
       case 'queryRecords': {
         const query: Record<string, string> = { limit: String(plan.limit) };
         for (const [field, value] of Object.entries(plan.where)) query[field] = typeof value === 'string' ? value : JSON.stringify(value);
@@ -364,6 +382,43 @@ export class WorkflowEngine {
         });
         return undefined;
     }
+  }
+
+  /**
+   * The fast path of record steps: the entity write, its audit row and event, and the step's
+   * completion (lease checked, next step inserted) in ONE statement — no transaction round trips.
+   * Undefined when the step needs more than that (a parallel join, a parent to resume, an update
+   * that changed nothing): the caller then takes the transactional path.
+   */
+  private async writeInOneStatement(run: Run, current: Current, plan: Extract<StepPlan, { kind: 'createRecord' | 'updateRecord' }>): Promise<{ next: Current | undefined } | undefined> {
+    if (current.scope || (plan.next === undefined && run.instance.parentId)) return undefined;
+    const step = plan.next === undefined ? undefined : run.def.steps?.[plan.next];
+    if (plan.next !== undefined && !step) return undefined;
+    const hold = { id: current.id, lease: run.lease };
+    const next: NewStep[] = step ? [{ key: plan.next!, type: step.type, scope: '', status: 'running', due: null, lease: run.lease }] : [];
+    const sql = this.queue.completionSql(hold, { input: plan, outputKey: current.key, next, instance: { status: step ? 'running' : 'completed' } }, { gate: 'written', outputSql: '(select record from written_record)' });
+    let created: ReturnType<InstanceQueue['completed']> | undefined;
+    const companion = {
+      ...sql,
+      // Fails the whole statement (nothing written) when the lease was lost meanwhile.
+      guard: '1 / (select count(*) from wf_s)',
+      receive: (row: Record<string, unknown> | undefined) => { created = row ? this.queue.completed(hold, row) : undefined; },
+    };
+    const repo = this.deps.repository(plan.entity);
+    let record: Record<string, unknown>;
+    try {
+      record = plan.kind === 'createRecord'
+        ? await repo.create(plan.fields, { actor: workflowActor(run.instance.workflowId), companion })
+        : await repo.update(plan.id, plan.fields, { actor: workflowActor(run.instance.workflowId), companion });
+    } catch (error) {
+      if ((error as { code?: string }).code === '22012') throw new LeaseLost(current.id);
+      throw error;
+    }
+    if (!created) return undefined;
+    this.deps.kickEvents();
+    run.instance.outputs[current.key] = record;
+    if (plan.kind === 'updateRecord' && plan.entity === run.instance.entity && plan.id === run.instance.recordId) run.record = record;
+    return { next: step ? { id: created[0].id, key: plan.next!, scope: '', was: 'pending', attempts: 1, input: null } : undefined };
   }
 
   /** A waiting step came due: a timer ran out, or an approval's deadline passed. */
