@@ -52,6 +52,11 @@ steps:
     expect(acme.vars).toEqual({ contact: 'Contact of Acme' });
     expect(acme.steps[4].output).toMatchObject({ status: 'held' });
     expect(acme.steps[2].attempts).toBe(1);
+    // A record step's output is the record exactly as the API shows it (built in SQL with the write).
+    const person = (await t.api('GET', `/api/base/people/${acme.steps[2].output.id}`)).body;
+    expect(acme.steps[2].output).toEqual(person);
+    expect(acme.outputs.create).toEqual(person);
+    expect(acme.steps[3].output).toEqual(org.body);
     // Redelivering the same events starts nothing new.
     await t.k.db.table('kubiki_outbox').update({ dispatched_at: null, next_attempt_at: t.k.db.knex.fn.now() });
     await t.k.workflowRuntime.settle();

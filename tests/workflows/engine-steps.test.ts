@@ -70,6 +70,30 @@ steps:
     expect(doc.body).toContain('Romashka LLC');
   });
 
+  it('record steps store the record exactly as the API shows it, for every field kind', async () => {
+    await publishWorkflow(t, `
+id: workflows.make-widget
+title: Make a widget
+kind: automation
+trigger: { type: manual }
+start: make
+steps:
+  make:
+    type: createRecord
+    entity: alpha.widgets
+    fields: { code: "'W-GEAR-1'", name: "'Gear'", price: "'12.5'", quantity: "3", releasedOn: "'2026-11-27'", inspectedAt: "'2026-11-27T10:11:12.345+03:00'", active: "true", tags: "['a', 'b']" }
+    next: touch
+  touch: { type: updateRecord, entity: alpha.widgets, id: steps.make.id, fields: { price: "'13'", tags: "['c']" } }
+`);
+    const done = await runManual('workflows.make-widget');
+    expect(done.status, done.error ?? '').toBe('completed');
+    const made = done.steps[0].output;
+    expect(made).toMatchObject({ price: '12.50', quantity: 3, releasedOn: '2026-11-27', inspectedAt: '2026-11-27T07:11:12.345Z', active: true, tags: ['a', 'b'] });
+    const now = (await t.api('GET', `/api/alpha/widgets/${String(made.id)}`)).body;
+    expect(done.steps[1].output).toEqual(now);
+    expect(now).toMatchObject({ price: '13.00', tags: ['c'], version: 2 });
+  });
+
   it('a sub-workflow runs to its end and hands its variables back', async () => {
     await publishWorkflow(t, `
 id: workflows.child
