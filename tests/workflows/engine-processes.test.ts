@@ -12,8 +12,8 @@ import { spawnKubiki, type KubikiProcess } from '../helpers/kubiki-process.ts';
 // so without DATABASE_URL these are skipped.
 //
 // Which process completed a step is told apart by the processes' application_name (PGAPPNAME):
-// a trigger the test adds to kubiki_wf_steps in its own schema logs, for every step row turning
-// `done`, the application_name of the session that did it.
+// triggers the test adds to kubiki_wf_steps in its own schema log, for every step row turning (or
+// inserted as) `done`, the application_name of the session that did it.
 
 const onPostgres = Boolean(process.env.DATABASE_URL);
 const describePg = onPostgres ? describe : describe.skip;
@@ -145,6 +145,9 @@ describePg(`workflow engine across OS processes${onPostgres ? '' : ' (skipped: n
       begin insert into "${schema}".test_step_done (step_id, app) values (new.id, current_setting('application_name')); return new; end $$`);
     await q(`create trigger test_log_step_done after update of status on kubiki_wf_steps for each row
       when (new.status = 'done' and old.status is distinct from 'done') execute function test_log_step_done()`);
+    // A record step that follows a pure step is inserted already done, in the same statement.
+    await q(`create trigger test_log_step_done_insert after insert on kubiki_wf_steps for each row
+      when (new.status = 'done') execute function test_log_step_done()`);
     await publish(ONBOARDING);
   });
 

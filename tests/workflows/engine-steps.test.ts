@@ -216,14 +216,17 @@ id: workflows.bad-record
 title: Bad record
 kind: automation
 trigger: { type: manual }
-start: make
+start: prep
 steps:
-  make: { type: createRecord, entity: base.people, fields: { lastName: "'NoFirstName'" } }
+  prep: { type: set, variables: { last: "'NoFirstName'" }, next: make }
+  make: { type: createRecord, entity: base.people, fields: { lastName: vars.last } }
 `);
     const before = await t.count('base_people');
     const done = await runManual('workflows.bad-record');
     expect(done.status).toBe('failed');
-    expect(done.steps[0].attempts).toBe(1);
+    expect(trail(done)).toEqual(['prep:done', 'make:failed']);
+    expect(done.steps[1].attempts).toBe(1);
+    expect(done.failedStep).toBe('make');
     expect(done.error).toContain('firstName');
     expect(await t.count('base_people')).toBe(before);
   });

@@ -85,6 +85,16 @@ export interface Completion {
   instance?: { status: InstanceStatus; error?: string | null; failedStep?: string | null };
 }
 
+/** A completion riding along in an entity write's statement (see completionSql). */
+export interface JoinedWrite {
+  /** The CTE that must have written a row for the step to complete. */
+  gate: string;
+  /** SQL giving the written record (the record step's output). */
+  outputSql: string;
+  /** The record step, when the claimed row is a pure step that ran just before it. */
+  done?: { key: string; type: string; input: unknown };
+}
+
 export interface CreatedStep {
   id: number;
   key: string;
@@ -193,17 +203,34 @@ export class InstanceQueue {
    * `wf_created`), so it can also ride along in an entity write's own statement. `gate` names a
    * CTE that must have produced a row for the step to complete (the entity write).
    */
-  completionSql(step: StepHold, change: Completion, joined?: { gate: string; outputSql: string }): { ctes: string; select: string; bindings: Knex.Value[] } {
+  completionSql(step: StepHold, change: Completion, joined?: JoinedWrite): { ctes: string; select: string; bindings: Knex.Value[] } {
     const status = change.status ?? 'done';
     const finished = change.instance && ['completed', 'failed', 'cancelled'].includes(change.instance.status);
-    // The output is a bound value, or (joined to an entity write) the written record built in SQL.
-    const output = joined ? joined.outputSql : '?::jsonb';
-    const outputBinding: Knex.Value[] = joined ? [] : [json(change.output)];
-    const outputs = change.outputKey !== undefined ? `jsonb_build_object(?::text, ${output})` : "'{}'::jsonb";
-    const outputsBindings: Knex.Value[] = change.outputKey !== undefined ? [change.outputKey, ...outputBinding] : [];
+    // The claimed step's output is bound, or (a record step joined to its entity write) the written
+    // record built in SQL. With `done`, the claimed step was a pure step run just before the record
+    // step, which gets a row of its own (done, the written record as output) in the same statement.
+    const ownOutputSql = joined && !joined.done ? joined.outputSql : '?::jsonb';
+    const ownOutputBinding: Knex.Value[] = joined && !joined.done ? [] : [json(change.output)];
+    const outputsParts: string[] = [];
+    const outputsBindings: Knex.Value[] = [];
+    if (change.outputKey !== undefined) {
+      outputsParts.push(`?::text, ${ownOutputSql}`);
+      outputsBindings.push(change.outputKey, ...ownOutputBinding);
+    }
+    if (joined?.done) {
+      outputsParts.push(`?::text, ${joined.outputSql}`);
+      outputsBindings.push(joined.done.key);
+    }
+    const outputs = outputsParts.length ? `jsonb_build_object(${outputsParts.join(', ')})` : "'{}'::jsonb";
+    const doneRow = joined?.done
+      ? `select 0 as ord, ?::text as key, ?::text as type, ''::text as scope, 'done'::text as status, null::timestamptz as due, null::uuid as lease,
+                now() as started, now() as finished, ?::jsonb as input, ${joined.outputSql} as output, 1 as attempts
+         union all `
+      : '';
+    const doneBindings: Knex.Value[] = joined?.done ? [joined.done.key, joined.done.type, json(joined.done.input)] : [];
     return {
       ctes: `wf_s as (
-         update ? set status = ?, output = ${output}, input = coalesce(?::jsonb, input), error = null,
+         update ? set status = ?, output = ${ownOutputSql}, input = coalesce(?::jsonb, input), error = null,
                 finished_at = case when ? = 'done' then now() else null end,
                 due_at = case when ? = 'done' then null else ?::timestamptz end, lease_token = null
          where id = ? and (case when ? then status = 'waiting' else lease_token = ? and status = 'running' end)${joined ? ` and exists (select 1 from ${joined.gate})` : ''}
@@ -213,23 +240,27 @@ export class InstanceQueue {
                 status = coalesce(?, status), error = coalesce(?, error), failed_step = coalesce(?, failed_step),
                 finished_at = case when ? then now() else finished_at end
          where id = (select instance_id from wf_s) returning id),
-       -- a next row inserted as running is this worker's to go on with at once: due when its lease would lapse
+       -- a next row inserted as running is this worker's to go on with at once: due when its lease
+       -- would lapse; rows are inserted in order (ord), so ids follow the order the steps ran in
        wf_n as (
-         insert into ? (instance_id, step_key, step_type, scope, status, due_at, lease_token, started_at, input, attempts)
-         select (select instance_id from wf_s), x.key, x.type, x.scope, x.status,
-                case when x.status = 'running' then now() + make_interval(secs => ?) else x.due::timestamptz end, x.lease,
-                case when x.status = 'running' then now() end, x.input, case when x.status = 'running' then 1 else 0 end
-         from jsonb_to_recordset(?::jsonb) as x(key text, type text, scope text, status text, due text, lease uuid, input jsonb)
+         insert into ? (instance_id, step_key, step_type, scope, status, due_at, lease_token, started_at, finished_at, input, output, attempts)
+         select (select instance_id from wf_s), r.key, r.type, r.scope, r.status, r.due, r.lease, r.started, r.finished, r.input, r.output, r.attempts
+         from (${doneRow}select 1 as ord, x.key, x.type, x.scope, x.status,
+                case when x.status = 'running' then now() + make_interval(secs => ?) else x.due::timestamptz end as due, x.lease,
+                case when x.status = 'running' then now() end as started, null::timestamptz as finished, x.input, null::jsonb as output,
+                case when x.status = 'running' then 1 else 0 end as attempts
+              from jsonb_to_recordset(?::jsonb) as x(key text, type text, scope text, status text, due text, lease uuid, input jsonb)) r
          where exists (select 1 from wf_s)
-         returning id, step_key, scope)`,
+         order by r.ord
+         returning id, step_key, scope, status)`,
       select: `(select count(*) from wf_s)::int as wf_owned,
-              coalesce((select json_agg(json_build_object('id', wf_n.id, 'key', wf_n.step_key, 'scope', wf_n.scope) order by wf_n.id) from wf_n), '[]') as wf_created`,
+              coalesce((select json_agg(json_build_object('id', wf_n.id, 'key', wf_n.step_key, 'scope', wf_n.scope) order by wf_n.id) from wf_n where wf_n.status <> 'done'), '[]') as wf_created`,
       bindings: [
-        this.steps, status, ...outputBinding, change.input === undefined ? null : json(change.input),
+        this.steps, status, ...ownOutputBinding, change.input === undefined ? null : json(change.input),
         status, status, change.waitUntil ?? null, step.id, 'resumed' in step, 'lease' in step ? step.lease : null,
         this.instances, json(change.vars ?? {}), ...outputsBindings,
         change.instance?.status ?? null, change.instance?.error ?? null, change.instance?.failedStep ?? null, Boolean(finished),
-        this.steps, this.leaseSeconds, json(change.next.map((n) => ({ key: n.key, type: n.type, scope: n.scope, status: n.status, due: n.due, lease: n.lease ?? null, input: n.input ?? null }))),
+        this.steps, ...doneBindings, this.leaseSeconds, json(change.next.map((n) => ({ key: n.key, type: n.type, scope: n.scope, status: n.status, due: n.due, lease: n.lease ?? null, input: n.input ?? null }))),
       ],
     };
   }

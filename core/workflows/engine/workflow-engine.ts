@@ -50,7 +50,15 @@ interface Run {
   def: WorkflowDefinition;
   lease: string;
   record: unknown;
+  /**
+   * A pure step (condition, set, switch) already run whose completion waits to be written with
+   * the record step after it, in that step's one statement. The step after it has no row yet
+   * (its Current has id 0) until `flush` writes the pure step's completion.
+   */
+  pending?: { current: Current; change: { output?: unknown; vars?: Record<string, unknown>; input: unknown } };
 }
+
+const RECORD_STEPS = new Set(['createRecord', 'updateRecord']);
 
 export interface StartRequest {
   workflowId: string;
@@ -277,7 +285,8 @@ export class WorkflowEngine {
       const current: Current = next;
       if (hops === MAX_CHAIN) {
         // Long loops share the workers: the rest goes back to the queue, due now.
-        await this.queue.retryLater({ id: current.id, lease }, 'continued later (long chain)', 0);
+        const row = run.pending ? await this.flush(run, current) : current;
+        await this.queue.retryLater({ id: row.id, lease }, 'continued later (long chain)', 0);
         this.kick();
         return;
       }
@@ -289,7 +298,13 @@ export class WorkflowEngine {
           this.log.warn({ step: current.id, instance: instance.id }, error.message);
           return;
         }
-        await this.failed(run, current, step, error);
+        try {
+          // The pure step before it did run: record it, so the failure is the failing step's.
+          const failing = run.pending ? await this.flush(run, current) : current;
+          await this.failed(run, failing, step, error);
+        } catch (inner) {
+          if (!(inner instanceof LeaseLost)) throw inner;
+        }
         return;
       }
     }
@@ -302,9 +317,11 @@ export class WorkflowEngine {
 
   private async runStep(run: Run, current: Current, step: Step | undefined): Promise<Current | undefined> {
     if (!step) throw new KubikiError('validation-failed', `step "${current.key}" is not in version ${run.instance.version} of ${run.instance.workflowId}`);
-    const hold: StepHold = { id: current.id, lease: run.lease };
-    if (current.was === 'waiting') return this.wake(run, current, step, hold);
+    if (current.was === 'waiting') return this.wake(run, current, step, { id: current.id, lease: run.lease });
     const plan = planStep(current.key, step, this.scopeOf(run));
+    // Only a record step's fast path can take a pending pure step along; anything else needs its row.
+    if (run.pending && !RECORD_STEPS.has(plan.kind)) current = await this.flush(run, current);
+    const hold: StepHold = { id: current.id, lease: run.lease };
     const actor = workflowActor(run.instance.workflowId);
     const key = `wf-${current.id}`;
     const inTransaction = async (work: (trx: Executor) => Promise<unknown>): Promise<Current | undefined> => {
@@ -316,13 +333,22 @@ export class WorkflowEngine {
       return result;
     };
     switch (plan.kind) {
-      case 'go':
+      case 'go': {
         if (plan.vars) Object.assign(run.instance.vars, plan.vars);
+        const following = plan.next === undefined ? undefined : run.def.steps?.[plan.next];
+        if (!current.scope && following && RECORD_STEPS.has(following.type)) {
+          // Written together with the record step that follows (one statement for both).
+          if (plan.output !== undefined) run.instance.outputs[current.key] = plan.output;
+          run.pending = { current, change: { output: plan.output, vars: plan.vars, input: plan } };
+          return { id: 0, key: plan.next!, scope: '', was: 'pending', attempts: 1, input: null };
+        }
         return this.advance(this.deps.db.knex, run, current, hold, plan.next, { output: plan.output, vars: plan.vars, input: plan });
+      }
       case 'createRecord':
       case 'updateRecord': {
         const joined = await this.writeInOneStatement(run, current, plan);
         if (joined) return joined.next;
+        if (run.pending) return this.runStep(run, await this.flush(run, current), step);
         return inTransaction(async (trx) => {
           const repo = this.deps.repository(plan.entity);
           const record = plan.kind === 'createRecord' ? await repo.create(plan.fields, { actor, trx }) : await repo.update(plan.id, plan.fields, { actor, trx });
@@ -394,9 +420,14 @@ export class WorkflowEngine {
     if (current.scope || (plan.next === undefined && run.instance.parentId)) return undefined;
     const step = plan.next === undefined ? undefined : run.def.steps?.[plan.next];
     if (plan.next !== undefined && !step) return undefined;
-    const hold = { id: current.id, lease: run.lease };
+    const pending = run.pending;
+    const hold = { id: pending ? pending.current.id : current.id, lease: run.lease };
     const next: NewStep[] = step ? [{ key: plan.next!, type: step.type, scope: '', status: 'running', due: null, lease: run.lease }] : [];
-    const sql = this.queue.completionSql(hold, { input: plan, outputKey: current.key, next, instance: { status: step ? 'running' : 'completed' } }, { gate: 'written', outputSql: '(select record from written_record)' });
+    const instance = { status: step ? 'running' as const : 'completed' as const };
+    const written = { gate: 'written', outputSql: '(select record from written_record)' };
+    const sql = pending
+      ? this.queue.completionSql(hold, { ...pending.change, outputKey: pending.current.key, next, instance }, { ...written, done: { key: current.key, type: plan.kind, input: plan } })
+      : this.queue.completionSql(hold, { input: plan, outputKey: current.key, next, instance }, written);
     let created: ReturnType<InstanceQueue['completed']> | undefined;
     const companion = {
       ...sql,
@@ -415,10 +446,22 @@ export class WorkflowEngine {
       throw error;
     }
     if (!created) return undefined;
+    run.pending = undefined;
     this.deps.kickEvents();
     run.instance.outputs[current.key] = record;
     if (plan.kind === 'updateRecord' && plan.entity === run.instance.entity && plan.id === run.instance.recordId) run.record = record;
     return { next: step ? { id: created[0].id, key: plan.next!, scope: '', was: 'pending', attempts: 1, input: null } : undefined };
+  }
+
+  /** Writes a pending pure step's completion, giving the step after it (`current`) its row. */
+  private async flush(run: Run, current: Current): Promise<Current> {
+    const pending = run.pending!;
+    run.pending = undefined;
+    const type = run.def.steps![current.key].type;
+    const [created] = await this.queue.complete(this.deps.db.knex, { id: pending.current.id, lease: run.lease }, {
+      ...pending.change, outputKey: pending.current.key, next: [{ key: current.key, type, scope: '', status: 'running', due: null, lease: run.lease }], instance: { status: 'running' },
+    });
+    return { ...current, id: created.id };
   }
 
   /** A waiting step came due: a timer ran out, or an approval's deadline passed. */
