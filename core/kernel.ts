@@ -138,7 +138,9 @@ export class Kubiki {
     this.workflows = new WorkflowStore(db, async () => ({
       hasEntity: (q) => this.registry.has(q),
       entityFields: (q) => (this.registry.has(q) ? this.registry.get(q).fields : undefined),
-      roles: new Set((await this.auth.listRoles()).map((r) => r.name)),
+      // Roles that will exist: those in the database, admin (made at the first start, after the
+      // shipped workflows are checked) and the ones plugins offer (made when they are installed).
+      roles: new Set([...(await this.auth.listRoles()).map((r) => r.name), 'admin', ...plugins.flatMap((p) => (p.manifest.roles ?? []).map((r) => r.name))]),
       templates: new Set((await this.templates.list()).map((t) => t.id)),
       workflows: new Set((await this.workflows.list()).map((w) => w.id)),
       actions: this.workflowRuntime.actions.names(),

@@ -125,7 +125,8 @@ export class PluginManager {
     for (const name of enable) this.plugin(name);
     await this.loadStates();
     for (const name of enable) {
-      const missing = (this.plugin(name).manifest.dependsOn ?? []).filter((d) => !enable.includes(d) && !this.isEnabled(d));
+      // Always-enabled plugins (base) are enabled by this very boot, before the ones they serve.
+      const missing = (this.plugin(name).manifest.dependsOn ?? []).filter((d) => !enable.includes(d) && !this.isEnabled(d) && this.plugin(d).manifest.alwaysEnabled !== true);
       if (missing.length) {
         throw new KubikiError('config-invalid', `KUBIKI_ENABLE_PLUGINS names ${name}, which depends on ${missing.join(', ')}: add ${missing.length > 1 ? 'them' : 'it'} to the list`);
       }

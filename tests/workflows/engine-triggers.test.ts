@@ -110,8 +110,9 @@ describe('date-relative triggers', () => {
   it('start once per record and date when field + offset comes due', async () => {
     const now = new Date();
     const moment = new Date(now.getTime() + 12 * 3600_000);
-    const day = moment.toISOString().slice(0, 10);
-    const offset = `PT${Math.round((moment.getTime() - Date.parse(`${day}T00:00:00Z`)) / 1000)}S`;
+    // "Some hours before the day": a negative offset from the next midnight lands on the moment.
+    const day = new Date(moment.getTime() + 86400_000).toISOString().slice(0, 10);
+    const offset = `-PT${Math.round((Date.parse(`${day}T00:00:00Z`) - moment.getTime()) / 1000)}S`;
     const { id } = await publishWorkflow(t, `
 id: workflows.birthday
 title: Birthday
@@ -131,11 +132,12 @@ steps:
     expect(await triggers.scanDates(later)).toBe(0);
     // A new date is a new moment.
     const nextDay = new Date(moment.getTime() + 86400_000);
-    await t.api('PATCH', `/api/base/people/${due.id}`, { birthDate: nextDay.toISOString().slice(0, 10) });
+    const movedTo = new Date(nextDay.getTime() + 86400_000).toISOString().slice(0, 10);
+    await t.api('PATCH', `/api/base/people/${due.id}`, { birthDate: movedTo });
     expect(await triggers.scanDates(new Date(nextDay.getTime() + 60_000))).toBe(1);
     await t.k.workflowRuntime.settle();
     const instances = await instancesOf(t, id);
-    expect(instances.map((i) => i.vars)).toEqual([{ who: 'Due', on: day }, { who: 'Due', on: nextDay.toISOString().slice(0, 10) }]);
+    expect(instances.map((i) => i.vars)).toEqual([{ who: 'Due', on: day }, { who: 'Due', on: movedTo }]);
   });
 });
 

@@ -172,9 +172,14 @@ export class WorkflowTriggers {
       const entity = this.deps.registry.get(trigger.entity);
       const field = entity.fields.get(trigger.field);
       if (!field || (field.kind !== 'date' && field.kind !== 'datetime')) continue;
-      parseDuration(trigger.offset);
+      // PostgreSQL reads ISO 8601 durations but not a leading minus (-P3D): the parts are passed signed.
+      const d = parseDuration(trigger.offset);
+      const offset = [d.sign * d.years, d.sign * d.months, d.sign * d.days, d.sign * d.seconds];
       const knex = this.deps.db.knex;
-      const moment = field.kind === 'date' ? knex.raw('((??)::timestamp at time zone \'UTC\' + ?::interval)', [trigger.field, trigger.offset]) : knex.raw('(?? + ?::interval)', [trigger.field, trigger.offset]);
+      const interval = 'make_interval(years => ?, months => ?, days => ?, secs => ?)';
+      const moment = field.kind === 'date'
+        ? knex.raw(`((??)::timestamp at time zone 'UTC' + ${interval})`, [trigger.field, ...offset])
+        : knex.raw(`(?? + ${interval})`, [trigger.field, ...offset]);
       const since = new Date(Math.max(new Date(wf.publishedAt).getTime(), now.getTime() - DATE_LOOKBACK_HOURS * 3600_000));
       const query = this.deps.db.table(entity.table)
         .select('*', knex.raw('??::text as kubiki_date_key', [trigger.field]))
