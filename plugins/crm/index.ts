@@ -1,0 +1,127 @@
+import { definePlugin, KubikiError, SYSTEM, type ApiRecord, type KubikiEvent, type PluginContext } from 'kubiki/plugin';
+import type { Knex } from 'knex';
+import { quoteTotals } from './quote-math.ts';
+import { customerRoutes } from './routes/customers.ts';
+import { leadRoutes } from './routes/leads.ts';
+import { quoteRoutes } from './routes/quotes.ts';
+import { taskRoutes } from './routes/tasks.ts';
+import { reportRoutes } from './routes/reports.ts';
+import { mailingRoutes } from './routes/mailings.ts';
+
+type Changes = Record<string, { before?: unknown; after?: unknown }>;
+const changesOf = (event: KubikiEvent): Changes => (event.payload.changes ?? {}) as Changes;
+const after = (event: KubikiEvent, field: string): unknown => changesOf(event)[field]?.after;
+
+/**
+ * Runs `work` once per outbox event: events arrive at least once, so the mark and the work commit
+ * together and a redelivered event finds its mark and does nothing.
+ */
+async function once(ctx: PluginContext, event: KubikiEvent, work: (trx: Knex.Transaction) => Promise<void>): Promise<void> {
+  await ctx.transaction(async (trx) => {
+    const marked = await ctx.table('crm_event_marks', trx).insert({ event_id: event.id }).onConflict('event_id').ignore().returning('event_id');
+    if (marked.length === 0) return;
+    await work(trx);
+  });
+}
+
+/** A user id for the activity's owner, when the event was caused by a user. */
+const ownerOf = (event: KubikiEvent): Record<string, string> => (event.actorId ? { owner: event.actorId } : {});
+
+async function recordOrNull(ctx: PluginContext, entity: string, id: string, trx?: Knex.Transaction): Promise<ApiRecord | null> {
+  try {
+    return await ctx.repository(entity).get(id, { actor: SYSTEM, trx });
+  } catch (error) {
+    if (error instanceof KubikiError && error.code === 'not-found') return null;
+    throw error;
+  }
+}
+
+export default definePlugin({
+  setup(ctx) {
+    const activities = ctx.repository('crm.activities');
+
+    // ---- timeline entries for the CRM's own deals and quotes -----------------------------------
+    ctx.on('crm.deals.created', (event) => once(ctx, event, async (trx) => {
+      const stage = String(after(event, 'stage') ?? 'new');
+      await ctx.table('crm_deal_stages', trx).insert({ event_id: event.id, deal_id: event.recordId, stage, previous: null, entered_at: event.createdAt });
+      const amount = after(event, 'amount');
+      await activities.create({
+        organization: after(event, 'organization'), deal: event.recordId, kind: 'deal',
+        subject: `Deal created: ${String(after(event, 'title'))}`, occurredAt: event.createdAt, outcome: stage,
+        ...(amount != null ? { amount } : {}), ...(after(event, 'currency') ? { currency: after(event, 'currency') } : {}),
+        ...(after(event, 'contact') ? { person: after(event, 'contact') } : {}),
+        sourceEntity: 'crm.deals', sourceId: event.recordId, ...ownerOf(event),
+      }, { actor: SYSTEM, trx });
+    }));
+
+    ctx.on('crm.deals.updated', async (event) => {
+      const stage = changesOf(event).stage;
+      if (!stage) return;
+      await once(ctx, event, async (trx) => {
+        await ctx.table('crm_deal_stages', trx).insert({ event_id: event.id, deal_id: event.recordId, stage: String(stage.after), previous: stage.before == null ? null : String(stage.before), entered_at: event.createdAt });
+        const deal = await recordOrNull(ctx, 'crm.deals', event.recordId, trx);
+        if (!deal) return;
+        await activities.create({
+          organization: deal.organization, deal: deal.id, kind: 'deal',
+          subject: `Deal "${String(deal.title)}": ${String(stage.before ?? '—')} → ${String(stage.after)}`,
+          occurredAt: event.createdAt, outcome: String(stage.after),
+          ...(deal.amount != null ? { amount: deal.amount } : {}), ...(deal.currency ? { currency: deal.currency } : {}),
+          sourceEntity: 'crm.deals', sourceId: deal.id, ...ownerOf(event),
+        }, { actor: SYSTEM, trx });
+      });
+    });
+
+    // Quote totals follow their lines; the entry on the timeline follows its status.
+    const recalculate = async (id: string): Promise<void> => {
+      const quote = await recordOrNull(ctx, 'crm.quotes', id);
+      if (!quote) return;
+      const totals = quoteTotals(quote.lines, quote.pricesIncludeVat === true);
+      if (quote.subtotal === totals.subtotal && quote.vatTotal === totals.vatTotal && quote.total === totals.total) return;
+      await ctx.repository('crm.quotes').update(id, { subtotal: totals.subtotal, vatTotal: totals.vatTotal, total: totals.total }, { actor: SYSTEM });
+    };
+    const quoteActivity = async (event: KubikiEvent, subject: (q: ApiRecord) => string) => once(ctx, event, async (trx) => {
+      const quote = await recordOrNull(ctx, 'crm.quotes', event.recordId, trx);
+      if (!quote?.organization) return;
+      const totals = quoteTotals(quote.lines, quote.pricesIncludeVat === true);
+      const deal = typeof quote.deal === 'string' && (await recordOrNull(ctx, 'crm.deals', quote.deal, trx)) ? { deal: quote.deal } : {};
+      await activities.create({
+        organization: quote.organization, kind: 'quote', subject: subject(quote), occurredAt: event.createdAt, outcome: String(quote.status ?? 'draft'),
+        amount: totals.total, ...(quote.currency ? { currency: quote.currency } : {}), ...(quote.contact ? { person: quote.contact } : {}), ...deal,
+        sourceEntity: 'crm.quotes', sourceId: quote.id, ...ownerOf(event),
+      }, { actor: SYSTEM, trx });
+    });
+    ctx.on('crm.quotes.created', async (event) => {
+      await recalculate(event.recordId);
+      await quoteActivity(event, (q) => `Quote ${String(q.number ?? '')} created`.replace('  ', ' '));
+    });
+    ctx.on('crm.quotes.updated', async (event) => {
+      const changes = changesOf(event);
+      if (changes.lines || changes.pricesIncludeVat || changes.subtotal || changes.vatTotal || changes.total) await recalculate(event.recordId);
+      if (changes.status) await quoteActivity(event, (q) => `Quote ${String(q.number ?? '')} ${String(changes.status.before ?? '')} → ${String(changes.status.after)}`.replace('  ', ' '));
+    });
+
+    // Tasks are reminded at remindAt = dueAt − 1 hour (unless the same write set remindAt itself).
+    const remind = async (event: KubikiEvent) => {
+      const changes = changesOf(event);
+      if (!changes.dueAt || changes.remindAt) return;
+      const task = await recordOrNull(ctx, 'crm.tasks', event.recordId);
+      if (!task) return;
+      const remindAt = typeof task.dueAt === 'string' ? new Date(Date.parse(task.dueAt) - 3600_000).toISOString() : null;
+      if ((task.remindAt ?? null) === remindAt || (typeof task.remindAt === 'string' && remindAt && Date.parse(task.remindAt) === Date.parse(remindAt))) return;
+      await ctx.repository('crm.tasks').update(task.id, { remindAt }, { actor: SYSTEM });
+    };
+    ctx.on('crm.tasks.created', remind);
+    ctx.on('crm.tasks.updated', remind);
+
+    // Printed quotes: line amounts, VAT by rate and totals computed from the lines, never stale.
+    ctx.documentTotals('crm.quotes', ({ record }) => ({ ...quoteTotals(record.lines, record.pricesIncludeVat === true) }));
+
+    customerRoutes(ctx);
+    leadRoutes(ctx);
+    quoteRoutes(ctx, recalculate);
+    taskRoutes(ctx);
+    reportRoutes(ctx);
+    mailingRoutes(ctx);
+  },
+});
+
