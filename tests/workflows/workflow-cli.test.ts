@@ -19,7 +19,7 @@ describe('kubiki workflow', { timeout: 120_000 }, () => {
       'id: workflows.bad',
       'title: Bad',
       'kind: automation',
-      'trigger: { type: event, entity: crm.deals }',
+      'trigger: { type: event, entity: nope.things }',
       'start: a',
       'steps:',
       '  a: { type: condition, if: "record.x >", then: b, else: ghost }',
@@ -32,7 +32,7 @@ describe('kubiki workflow', { timeout: 120_000 }, () => {
     const lines = failed.stdout.split('\n');
     expect(lines).toContain('/steps/b/type: unknown step type "nope"; use one of condition, switch, set, createRecord, updateRecord, queryRecords, callAction, notify, http, wait, approval, parallel, join, subWorkflow, renderDocument, end');
     expect(lines).toContain('/steps/a/else: step "a" goes to "ghost", but there is no step with that id');
-    expect(lines.some((l) => l.startsWith('/trigger/entity: there is no entity crm.deals'))).toBe(true);
+    expect(lines.some((l) => l.startsWith('/trigger/entity: there is no entity nope.things'))).toBe(true);
     expect(lines.some((l) => l.startsWith('/steps/c/assignees/role: there is no role "pirates"'))).toBe(true);
     expect(lines.some((l) => /^\/steps\/a\/if: the expression has a syntax error at line 1, column \d+/.test(l))).toBe(true);
 

@@ -24,7 +24,8 @@ describe('workflow definitions over REST', () => {
 
   it('imports shipped definitions as published version 1', async () => {
     const list = await t.api('GET', '/api/workflows');
-    expect(list.body.data).toEqual([expect.objectContaining({ id: ID, kind: 'automation', entity: null, publishedVersion: 1, latestVersion: 1 })]);
+    // Plugins ship their own too (crm.*): the fixture's cross-module definition is among them.
+    expect(list.body.data.filter((w: { id: string }) => w.id.startsWith('workflows.'))).toEqual([expect.objectContaining({ id: ID, kind: 'automation', entity: null, publishedVersion: 1, latestVersion: 1 })]);
     const one = await t.api('GET', `/api/workflows/${ID}`);
     expect(one.body).toMatchObject({ id: ID, version: 1, origin: 'default', source: shipped, metadata: { id: ID, trigger: { type: 'event', entity: 'base.organizations' } } });
   });

@@ -51,7 +51,12 @@ export class WorkflowTriggers {
 
   /** Published automations whose required plugins are all enabled: the ones triggers may start. */
   private automations(): PublishedWorkflow[] {
-    return this.deps.published.automations().filter((w) => (w.definition.requires ?? []).every((p) => this.deps.isEnabled(p)));
+    return this.deps.published.automations().filter((w) => {
+      // A plugin's own workflows (`crm.task-reminder`) run only while it is enabled; cross-module
+      // ones (`workflows.*`) name what they need in `requires`.
+      const owner = w.id.slice(0, w.id.indexOf('.'));
+      return (owner === 'workflows' || this.deps.isEnabled(owner)) && (w.definition.requires ?? []).every((p) => this.deps.isEnabled(p));
+    });
   }
 
   private eventTriggers(): { wf: PublishedWorkflow; trigger: EventTrigger }[] {
