@@ -191,6 +191,7 @@ export class Kubiki {
     const generation = await readGeneration(this.db);
     if (generation === this.generation) return;
     this.generation = generation;
+    this.db.epoch++;
     await this.plugins.reload();
     await this.customFields.load();
   }

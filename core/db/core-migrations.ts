@@ -227,9 +227,13 @@ const migrations: CoreMigration[] = [
         t.timestamp('created_at', { useTz: true }).notNullable().defaultTo(trx.fn.now());
         t.timestamp('started_at', { useTz: true });
         t.timestamp('finished_at', { useTz: true });
-        t.unique(['instance_id', 'join_of']);
         t.index(['instance_id', 'id']);
       });
+      // Only join rows have join_of: a partial index costs ordinary step rows nothing.
+      await trx.raw('create unique index kubiki_wf_steps_join on ??.kubiki_wf_steps (instance_id, join_of) where join_of is not null', [db.schema]);
+      // Rows are updated as steps complete: room on each page keeps those updates HOT (no index churn).
+      await trx.raw('alter table ??.kubiki_wf_steps set (fillfactor = 80)', [db.schema]);
+      await trx.raw('alter table ??.kubiki_wf_instances set (fillfactor = 70)', [db.schema]);
       await trx.raw("create index kubiki_wf_steps_due on ??.kubiki_wf_steps (due_at) where status in ('pending', 'running', 'waiting') and due_at is not null", [db.schema]);
       await trx.raw("alter table ??.kubiki_wf_instances add constraint kubiki_wf_instances_status check (status in ('running', 'waiting', 'completed', 'failed', 'cancelled'))", [db.schema]);
       await trx.raw("alter table ??.kubiki_wf_steps add constraint kubiki_wf_steps_status check (status in ('pending', 'running', 'waiting', 'done', 'failed', 'cancelled'))", [db.schema]);
@@ -295,6 +299,7 @@ export async function runCoreMigrations(db: Database): Promise<void> {
 
 /** Bumped whenever plugin states or custom fields change, so other instances know to reload. */
 export async function bumpGeneration(db: Database, trx: Knex.Transaction): Promise<void> {
+  db.epoch++;
   await db.table('kubiki_meta', trx).where({ key: 'generation' }).update({ value: trx.raw("to_jsonb((value #>> '{}')::int + 1)") });
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
 import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
@@ -38,6 +39,12 @@ const pgTypes = {
  * one server or one embedded PGlite without touching the session's search_path.
  */
 export class Database {
+  /**
+   * Changes whenever tables may have changed shape (plugin installs, custom fields): prepared
+   * statements are named with it, so a `returning *` prepared before an ALTER TABLE is never reused.
+   */
+  epoch = 0;
+
   constructor(
     readonly knex: Knex,
     readonly schema: string,
@@ -53,6 +60,18 @@ export class Database {
   /** `"schema"."table"` for the rare raw statement; identifiers still go through knex bindings. */
   ref(name: string): Knex.Raw {
     return this.knex.raw('??.??', [this.schema, name]);
+  }
+
+  /**
+   * A raw statement run as a named prepared statement on PostgreSQL, for the hot paths (entity
+   * writes, workflow step completion, claims): the server parses it once per connection instead of
+   * at every call — for the engine's multi-CTE statements parsing and planning cost more than
+   * running them. Named after the statement's final text, so schemas never share a name.
+   */
+  prepared(exec: Executor, sql: string, bindings: readonly Knex.RawBinding[]): Knex.Raw {
+    const raw = exec.raw(sql, bindings);
+    if (this.kind === 'postgres') raw.options({ name: `kubiki_${createHash('sha1').update(`${this.epoch}|${raw.toSQL().sql}`).digest('hex').slice(0, 32)}` });
+    return raw;
   }
 
   async ensureSchema(): Promise<void> {

@@ -70,7 +70,7 @@ export async function writeWithJournal(db: Database, executor: Executor, write: 
   const recordJson = companion ? recordJsonSql(e.entity, 'w') : undefined;
   const extraCtes = companion ? `, written_record as (select ${recordJson!.sql} as record from written w), ${companion.ctes}` : '';
   const extraSelect = companion ? `, ${companion.select}${companion.guard ? `, ${companion.guard} as kubiki_guard` : ''}` : '';
-  const result = (await executor.raw(`with written as (${sql}), ${j.sql}${extraCtes} select written.*${extraSelect} from written`,
+  const result = (await db.prepared(executor, `with written as (${sql}), ${j.sql}${extraCtes} select written.*${extraSelect} from written`,
     [...bindings, ...j.bindings, ...(recordJson?.bindings ?? []), ...(companion?.bindings ?? [])])) as { rows: Row[] };
   return result.rows[0];
 }

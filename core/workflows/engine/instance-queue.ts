@@ -162,7 +162,7 @@ export class InstanceQueue {
 
   /** Claims up to `limit` due steps under a new lease: pending ones, lapsed leases, timers that came due. */
   async claim(limit: number, leaseToken: string, leaseSeconds: number): Promise<StepRow[]> {
-    const { rows } = await this.db.knex.raw(
+    const { rows } = await this.db.prepared(this.db.knex,
       `with c as (
          select id, status as was from ? where due_at <= now() and status in ('pending', 'running', 'waiting')
          order by due_at limit ? for update skip locked)
@@ -188,7 +188,7 @@ export class InstanceQueue {
    */
   async complete(trx: Executor, step: StepHold, change: Completion): Promise<CreatedStep[]> {
     const sql = this.completionSql(step, change);
-    const { rows } = await trx.raw(`with ${sql.ctes} select ${sql.select}`, sql.bindings) as { rows: Record<string, unknown>[] };
+    const { rows } = await this.db.prepared(trx, `with ${sql.ctes} select ${sql.select}`, sql.bindings) as { rows: Record<string, unknown>[] };
     return this.completed(step, rows[0]);
   }
 
@@ -291,7 +291,7 @@ export class InstanceQueue {
     const { rows } = await trx.raw(
       `insert into ? as j (instance_id, step_key, step_type, scope, join_of, arrived, status)
        values (?, ?, 'join', ?, ?, 1, 'waiting')
-       on conflict (instance_id, join_of) do update set arrived = j.arrived + 1
+       on conflict (instance_id, join_of) where join_of is not null do update set arrived = j.arrived + 1
        returning id, arrived`,
       [this.steps, instanceId, key, scope, joinOf],
     ) as { rows: { id: number | string; arrived: number }[] };
