@@ -70,7 +70,9 @@ export class Database {
    */
   prepared(exec: Executor, sql: string, bindings: readonly Knex.RawBinding[]): Knex.Raw {
     const raw = exec.raw(sql, bindings);
-    if (this.kind === 'postgres') raw.options({ name: `kubiki_${createHash('sha1').update(`${this.epoch}|${raw.toSQL().sql}`).digest('hex').slice(0, 32)}` });
+    // The name comes from the text before bindings: callers keep identifiers in the text, or bind
+    // only this database's own table references, so schema + epoch + text fix the final statement.
+    if (this.kind === 'postgres') raw.options({ name: `kubiki_${createHash('sha1').update(`${this.schema}|${this.epoch}|${sql}`).digest('hex').slice(0, 32)}` });
     return raw;
   }
 

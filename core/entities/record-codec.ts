@@ -41,18 +41,18 @@ export function rowToRecord(entity: EntityDefinition, row: Row, only?: ReadonlyS
 export function recordJsonSql(entity: EntityDefinition, w: string): { sql: string; bindings: string[] } {
   const iso = (col: string) => `to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
   const parts: string[] = [`'id', ${w}."id"::text`, `'version', ${w}."version"`];
-  const bindings: string[] = [];
+  // Field names are identifiers checked at load (letters, digits, underscore): quoted into the text,
+  // so the statement's text names its columns (prepared statements are named after the text).
   const add = (name: string, kind: FieldKind) => {
-    const col = `${w}.??`;
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`unexpected field name ${name}`);
+    const col = `${w}."${name}"`;
     const value = kind === 'datetime' ? iso(col) : kind === 'decimal' || kind === 'date' || kind === 'uuid' ? `${col}::text` : col;
-    parts.push(`?::text, ${value}`);
-    bindings.push(name, name);
+    parts.push(`'${name}', ${value}`);
   };
   for (const field of entity.fields.values()) add(field.name, field.kind);
   for (const name of ['createdAt', 'updatedAt', 'createdBy', 'updatedBy']) add(name, SYSTEM_FIELD_KINDS[name]);
-  // Bindings alternate: the key as text, then the column as an identifier.
   // Top-level nulls left out as rowToRecord does (nulls inside JSON fields stay).
-  return { sql: `(select coalesce(jsonb_object_agg(key, value), '{}'::jsonb) from jsonb_each(jsonb_build_object(${parts.join(', ')})) where value <> 'null'::jsonb)`, bindings };
+  return { sql: `(select coalesce(jsonb_object_agg(key, value), '{}'::jsonb) from jsonb_each(jsonb_build_object(${parts.join(', ')})) where value <> 'null'::jsonb)`, bindings: [] };
 }
 
 /** The entity fields of a row as the API shows them (what validation and diffs compare). */

@@ -53,6 +53,8 @@ interface Shape {
   /** `+` operators inside comprehension ranges (list concatenation can grow a range). */
   rangeConcats: number;
   usesSplit: boolean;
+  /** The context roots the expression names (`record`, `vars`…): only those are copied to evaluate it. */
+  roots: Set<string>;
 }
 
 export class Expression {
@@ -79,7 +81,7 @@ export class Expression {
     try {
       activation = Object.create(null) as Record<string, unknown>;
       for (const root of EXPRESSION_ROOTS) {
-        if (root === 'now') continue;
+        if (root === 'now' || !this.#shape.roots.has(root)) continue;
         const value = context[root];
         if (value !== undefined) activation[root] = toCelValue(value, stats);
       }
@@ -161,7 +163,7 @@ function analyse(source: string): { expression: Expression } | { problem: Expres
     const { message, position } = describe(e);
     return problem(message, position ?? 0, /limit|exceeded/i.test(message) ? 'expression-refused' : 'expression-syntax');
   }
-  const shape: Shape = { comprehensions: 0, nesting: 0, literalSize: 0, rangeConcats: 0, usesSplit: false };
+  const shape: Shape = { comprehensions: 0, nesting: 0, literalSize: 0, rangeConcats: 0, usesSplit: false, roots: new Set() };
   const refused = walk(run.ast, shape, 0, false);
   if (refused) return problem(refused.message, refused.position, 'expression-refused');
   const checked = run.check();
@@ -196,6 +198,7 @@ function walk(node: unknown, shape: Shape, nesting: number, inRange: boolean): {
   }
   if (!isNode(node)) return undefined;
   const args = node.args;
+  if (node.op === 'id' && typeof args === 'string') shape.roots.add(args);
   if ((node.op === 'list' || node.op === 'map') && Array.isArray(args)) shape.literalSize = Math.max(shape.literalSize, args.length);
   if (node.op === '+' && inRange) shape.rangeConcats++;
   if ((node.op === 'call' || node.op === 'rcall') && Array.isArray(args) && typeof args[0] === 'string') {
