@@ -6,7 +6,7 @@
 //      `delete … where id = (select id … for update skip locked) returning *` on bench_queue,
 //      BENCH_WARMUP s (default 2) unmeasured, then BENCH_DURATION s (default 10) → rows/s.
 //   2. throughput: a loader server with KUBIKI_WORKERS=off publishes workflows.bench-onboarding
-//      (condition → updateRecord → createRecord → end) over REST and creates N organizations
+//      (condition → updateRecord → createRecord) over REST and creates N organizations
 //      (10 requests in flight). Their `created` events wait in the outbox; nothing runs them.
 //      Then the worker servers (default two, workers on, same database) are spawned together and
 //      the database is polled every 100 ms until all N instances finished. Elapsed time is taken
@@ -25,7 +25,7 @@
 //   Anything else is an anomaly and makes the exit code 1; a missed target only prints MISS.
 //
 // Options: --instances N (5000), --workers N (2), --concurrency N (KUBIKI_WORKFLOW_CONCURRENCY
-//   of each worker, 8), --poll-ms N (KUBIKI_WORKFLOW_POLL_MS, 500), --latency-instances N (1000
+//   of each worker, 32, the engine's default), --poll-ms N (KUBIKI_WORKFLOW_POLL_MS, 500), --latency-instances N (1000
 //   per latency run, 0 skips them), --latency-rate N (organizations/s, 100),
 //   --database-url URL (use this database instead of a fresh one; same as BENCH_DATABASE_URL).
 // Env: BENCH_DURATION, BENCH_WARMUP (baseline seconds), BENCH_DATABASE_URL, BENCH_ADMIN_URL.
@@ -108,7 +108,7 @@ function parseOptions(): Options | undefined {
   return {
     instances: whole('--instances', values.instances, 5000, 1),
     workers: whole('--workers', values.workers, 2, 1),
-    concurrency: whole('--concurrency', values.concurrency, 8, 1),
+    concurrency: whole('--concurrency', values.concurrency, 32, 1),
     pollMs: whole('--poll-ms', values['poll-ms'], 500, 1),
     latencyInstances: whole('--latency-instances', values['latency-instances'], 1000, 0),
     latencyRate: whole('--latency-rate', values['latency-rate'], 100, 1),
@@ -256,7 +256,7 @@ async function main(): Promise<number> {
   const report: WorkflowReport = {
     title:
       `Kubiki workflow benchmark (${database.label}${database.fresh ? ', fresh database' : ''}; ` +
-      `${options.instances} instances of ${WORKFLOW_ID}: condition → updateRecord → createRecord → end)`,
+      `${options.instances} instances of ${WORKFLOW_ID}: condition → updateRecord → createRecord)`,
     settings:
       `settings: ${options.workers} worker processes, KUBIKI_WORKFLOW_CONCURRENCY=${options.concurrency}, ` +
       `KUBIKI_WORKFLOW_POLL_MS=${options.pollMs}, ${cores} CPU cores; baseline ${BASELINE_CLIENTS} clients, ` +

@@ -34,7 +34,7 @@ export interface KubikiConfig {
   smtpFrom: string;
   /** KUBIKI_WORKERS=off: serve HTTP only — no event delivery, workflow workers or schedules in this process. */
   workers: boolean;
-  /** Workflow steps one process runs at a time. */
+  /** Workflow instances one process works on at a time (steps wait on the database, not the CPU). */
   workflowConcurrency: number;
   workflowPollMs: number;
   /** How long a claimed step is a worker's before another may take it over (a crashed worker's steps resume after this). */
@@ -108,7 +108,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     smtpUrl: smtpUrl(env.KUBIKI_SMTP_URL),
     smtpFrom: env.KUBIKI_SMTP_FROM || 'kubiki@localhost',
     workers: env.KUBIKI_WORKERS !== 'off',
-    workflowConcurrency: intEnv(env, 'KUBIKI_WORKFLOW_CONCURRENCY', 4),
+    workflowConcurrency: intEnv(env, 'KUBIKI_WORKFLOW_CONCURRENCY', 32),
     workflowPollMs: intEnv(env, 'KUBIKI_WORKFLOW_POLL_MS', 500),
     workflowLeaseSeconds: intEnv(env, 'KUBIKI_WORKFLOW_LEASE_SECONDS', 60),
     workflowHttpAllow: list(env.KUBIKI_WORKFLOW_HTTP_ALLOW).map((h) => h.toLowerCase()),

@@ -36,6 +36,7 @@ export interface InstanceRow {
   recordId: string | null;
   input: unknown;
   vars: Record<string, unknown>;
+  /** The latest output of each step done so far (from the step rows; see loadOutputs). */
   outputs: Record<string, unknown>;
   parentId: string | null;
   parentStepId: number | null;
@@ -122,7 +123,7 @@ export function toInstanceRow(r: Row): InstanceRow {
   return {
     id: String(r.id), workflowId: String(r.workflow_id), version: Number(r.version), kind: String(r.kind), status: r.status as InstanceStatus,
     trigger: (r.trigger ?? {}) as Record<string, unknown>, entity: (r.entity as string | null) ?? null, recordId: (r.record_id as string | null) ?? null,
-    input: r.input ?? null, vars: (r.vars ?? {}) as Record<string, unknown>, outputs: (r.outputs ?? {}) as Record<string, unknown>,
+    input: r.input ?? null, vars: (r.vars ?? {}) as Record<string, unknown>, outputs: {},
     parentId: (r.parent_id as string | null) ?? null, parentStepId: r.parent_step_id == null ? null : Number(r.parent_step_id),
     startedBy: (r.started_by as string | null) ?? null, startedByName: String(r.started_by_name),
   };
@@ -178,7 +179,28 @@ export class InstanceQueue {
   async loadInstances(ids: string[], trx?: Executor): Promise<Map<string, InstanceRow>> {
     if (ids.length === 0) return new Map();
     const rows: Row[] = await this.db.table('kubiki_wf_instances', trx).whereIn('id', ids);
-    return new Map(rows.map((r) => [String(r.id), toInstanceRow(r)]));
+    const instances = new Map(rows.map((r) => [String(r.id), toInstanceRow(r)]));
+    for (const [id, outputs] of await this.loadOutputs(ids, trx)) {
+      const instance = instances.get(id);
+      if (instance) instance.outputs = outputs;
+    }
+    return instances;
+  }
+
+  /** The latest output of every step done, per instance: what `steps.<id>` shows expressions. */
+  async loadOutputs(ids: string[], trx?: Executor): Promise<Map<string, Record<string, unknown>>> {
+    const rows: Row[] = await this.db.table('kubiki_wf_steps', trx)
+      .distinctOn('instance_id', 'step_key')
+      .whereIn('instance_id', ids).where('status', 'done').whereNotNull('output')
+      .orderBy([{ column: 'instance_id' }, { column: 'step_key' }, { column: 'id', order: 'desc' }])
+      .select('instance_id', 'step_key', 'output');
+    const out = new Map<string, Record<string, unknown>>();
+    for (const r of rows) {
+      const outputs = out.get(String(r.instance_id)) ?? {};
+      outputs[String(r.step_key)] = r.output;
+      out.set(String(r.instance_id), outputs);
+    }
+    return out;
   }
 
   /**
@@ -211,17 +233,8 @@ export class InstanceQueue {
     // step, which gets a row of its own (done, the written record as output) in the same statement.
     const ownOutputSql = joined && !joined.done ? joined.outputSql : '?::jsonb';
     const ownOutputBinding: Knex.Value[] = joined && !joined.done ? [] : [json(change.output)];
-    const outputsParts: string[] = [];
-    const outputsBindings: Knex.Value[] = [];
-    if (change.outputKey !== undefined) {
-      outputsParts.push(`?::text, ${ownOutputSql}`);
-      outputsBindings.push(change.outputKey, ...ownOutputBinding);
-    }
-    if (joined?.done) {
-      outputsParts.push(`?::text, ${joined.outputSql}`);
-      outputsBindings.push(joined.done.key);
-    }
-    const outputs = outputsParts.length ? `jsonb_build_object(${outputsParts.join(', ')})` : "'{}'::jsonb";
+    // Outputs live in the step rows only; the instance row changes only for variables and status.
+    const touchInstance = Object.keys(change.vars ?? {}).length > 0 || change.instance !== undefined;
     const doneRow = joined?.done
       ? `select 0 as ord, ?::text as key, ?::text as type, ''::text as scope, 'done'::text as status, null::timestamptz as due, null::uuid as lease,
                 now() as started, now() as finished, ?::jsonb as input, ${joined.outputSql} as output, 1 as attempts
@@ -235,11 +248,12 @@ export class InstanceQueue {
                 due_at = case when ? = 'done' then null else ?::timestamptz end, lease_token = null
          where id = ? and (case when ? then status = 'waiting' else lease_token = ? and status = 'running' end)${joined ? ` and exists (select 1 from ${joined.gate})` : ''}
          returning instance_id),
+${touchInstance ? `
        wf_i as (
-         update ? set vars = vars || ?::jsonb, outputs = outputs || ${outputs}, updated_at = now(),
+         update ? set vars = vars || ?::jsonb, updated_at = now(),
                 status = coalesce(?, status), error = coalesce(?, error), failed_step = coalesce(?, failed_step),
                 finished_at = case when ? then now() else finished_at end
-         where id = (select instance_id from wf_s) returning id),
+         where id = (select instance_id from wf_s) returning id),` : ''}
        -- a next row inserted as running is this worker's to go on with at once: due when its lease
        -- would lapse; rows are inserted in order (ord), so ids follow the order the steps ran in
        wf_n as (
@@ -258,8 +272,7 @@ export class InstanceQueue {
       bindings: [
         this.steps, status, ...ownOutputBinding, change.input === undefined ? null : json(change.input),
         status, status, change.waitUntil ?? null, step.id, 'resumed' in step, 'lease' in step ? step.lease : null,
-        this.instances, json(change.vars ?? {}), ...outputsBindings,
-        change.instance?.status ?? null, change.instance?.error ?? null, change.instance?.failedStep ?? null, Boolean(finished),
+        ...(touchInstance ? [this.instances, json(change.vars ?? {}), change.instance?.status ?? null, change.instance?.error ?? null, change.instance?.failedStep ?? null, Boolean(finished)] : []),
         this.steps, ...doneBindings, this.leaseSeconds, json(change.next.map((n) => ({ key: n.key, type: n.type, scope: n.scope, status: n.status, due: n.due, lease: n.lease ?? null, input: n.input ?? null }))),
       ],
     };

@@ -423,7 +423,7 @@ export class WorkflowEngine {
     const pending = run.pending;
     const hold = { id: pending ? pending.current.id : current.id, lease: run.lease };
     const next: NewStep[] = step ? [{ key: plan.next!, type: step.type, scope: '', status: 'running', due: null, lease: run.lease }] : [];
-    const instance = { status: step ? 'running' as const : 'completed' as const };
+    const instance = step ? this.running(run) : { status: 'completed' as const };
     const written = { gate: 'written', outputSql: '(select record from written_record)' };
     const sql = pending
       ? this.queue.completionSql(hold, { ...pending.change, outputKey: pending.current.key, next, instance }, { ...written, done: { key: current.key, type: plan.kind, input: plan } })
@@ -453,13 +453,20 @@ export class WorkflowEngine {
     return { next: step ? { id: created[0].id, key: plan.next!, scope: '', was: 'pending', attempts: 1, input: null } : undefined };
   }
 
+  /** The instance change of a step that leads on: none while it is running already (no row rewrite). */
+  private running(run: Run): { status: 'running' } | undefined {
+    if (run.instance.status === 'running') return undefined;
+    run.instance.status = 'running';
+    return { status: 'running' };
+  }
+
   /** Writes a pending pure step's completion, giving the step after it (`current`) its row. */
   private async flush(run: Run, current: Current): Promise<Current> {
     const pending = run.pending!;
     run.pending = undefined;
     const type = run.def.steps![current.key].type;
     const [created] = await this.queue.complete(this.deps.db.knex, { id: pending.current.id, lease: run.lease }, {
-      ...pending.change, outputKey: pending.current.key, next: [{ key: current.key, type, scope: '', status: 'running', due: null, lease: run.lease }], instance: { status: 'running' },
+      ...pending.change, outputKey: pending.current.key, next: [{ key: current.key, type, scope: '', status: 'running', due: null, lease: run.lease }], instance: this.running(run),
     });
     return { ...current, id: created.id };
   }
@@ -528,7 +535,7 @@ export class WorkflowEngine {
       if (!step) throw new KubikiError('validation-failed', `step "${current.key}" leads to "${nextKey}", which is not a step`);
       const status = continuing ? 'running' : 'pending';
       const created = await this.queue.complete(exec, hold, {
-        ...base, next: [{ key: nextKey, type: step.type, scope: current.scope, status, due: continuing ? null : 'now', lease: continuing ? hold.lease : undefined }], instance: { status: 'running' },
+        ...base, next: [{ key: nextKey, type: step.type, scope: current.scope, status, due: continuing ? null : 'now', lease: continuing ? hold.lease : undefined }], instance: this.running(run),
       });
       if (!continuing) {
         this.kick();

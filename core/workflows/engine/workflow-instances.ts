@@ -115,7 +115,9 @@ export class WorkflowInstances {
     const row = await this.row(id);
     const steps: Row[] = await this.db.table('kubiki_wf_steps').where({ instance_id: id }).orderBy('id');
     const children: string[] = (await this.db.table('kubiki_wf_instances').where({ parent_id: id }).orderBy('id').pluck('id')).map(String);
-    return { ...summary(row), trigger: row.trigger, input: row.input ?? null, vars: row.vars, outputs: row.outputs, steps: steps.map(history), children };
+    const outputs: Record<string, unknown> = {};
+    for (const step of steps) if (step.status === 'done' && step.output != null) outputs[String(step.step_key)] = step.output;
+    return { ...summary(row), trigger: row.trigger, input: row.input ?? null, vars: row.vars, outputs, steps: steps.map(history), children };
   }
 
   async retry(id: string, actor: Principal, requestId?: string): Promise<InstanceSummary> {
