@@ -1,0 +1,212 @@
+import type { Knex } from 'knex';
+import { KubikiError, fieldError, type PluginContext, type Principal, type ApiRecord } from 'kubiki/plugin';
+import { Ledger, LEDGER_WRITES, type ParsedLine, type PostedEntry } from './ledger.ts';
+import { Decimal, amountField, bodyObject, dateField, elevated, isObject, isUuid, money, refuseUnknown, today } from './util.ts';
+
+/** The invoice/quote line contract shared with CRM quotes (see docs/finance.md). */
+export interface InvoiceLine {
+  product?: string;
+  description: string;
+  quantity: string;
+  price: string;
+  discountPercent?: string;
+  vatRate: '22' | '20' | '10' | '7' | '5' | '0' | 'exempt';
+}
+
+export interface LineTotals { net: string; vat: string; total: string; vatRate: string }
+export interface InvoiceTotals { lines: LineTotals[]; subtotal: string; vatTotal: string; total: string }
+
+/**
+ * Totals of invoice lines. Prices exclude VAT. Per line: net = quantity × price × (1 − discount/100)
+ * rounded to 2 places half-up; VAT = net × rate/100 rounded to 2 places half-up ("exempt" and "0": 0);
+ * line total = net + VAT. Invoice subtotal, VAT and total are the sums of the rounded line values.
+ */
+export function computeTotals(lines: InvoiceLine[]): InvoiceTotals {
+  let subtotal = new Decimal(0);
+  let vatTotal = new Decimal(0);
+  const out = lines.map((l) => {
+    const discount = l.discountPercent ? new Decimal(l.discountPercent) : new Decimal(0);
+    const net = new Decimal(l.quantity).times(l.price).times(new Decimal(100).minus(discount)).div(100).toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
+    const rate = l.vatRate === 'exempt' ? new Decimal(0) : new Decimal(l.vatRate);
+    const vat = net.times(rate).div(100).toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
+    subtotal = subtotal.plus(net);
+    vatTotal = vatTotal.plus(vat);
+    return { net: net.toFixed(2), vat: vat.toFixed(2), total: net.plus(vat).toFixed(2), vatRate: l.vatRate === 'exempt' ? 'none' : l.vatRate };
+  });
+  return { lines: out, subtotal: subtotal.toFixed(2), vatTotal: vatTotal.toFixed(2), total: subtotal.plus(vatTotal).toFixed(2) };
+}
+
+/** Default accounts of automatic postings; each can be changed with KUBIKI_FINANCE_ACCOUNT_<NAME>. */
+export function postingAccounts(config: Readonly<Record<string, string>>) {
+  return {
+    receivables: config.account_receivables ?? '62',
+    revenue: config.account_revenue ?? '90.01',
+    vatPayable: config.account_vatpayable ?? '68.02',
+    payables: config.account_payables ?? '60',
+    purchases: config.account_purchases ?? '41',
+    vatReceivable: config.account_vatreceivable ?? '19',
+    bank: config.account_bank ?? '51',
+  };
+}
+
+/** Fields users never write: the posting routes and payments own them. */
+export const INVOICE_COMPUTED = ['status', 'number', 'subtotal', 'vatTotal', 'total', 'paidAmount', 'entry'];
+export const PAYMENT_COMPUTED = ['status', 'unallocated', 'entry'];
+
+const line = (account: string, side: 'debit' | 'credit', amount: string, organization?: string): ParsedLine => ({
+  account, debit: new Decimal(side === 'debit' ? amount : 0), credit: new Decimal(side === 'credit' ? amount : 0), ...(organization ? { organization } : {}),
+});
+const nonZero = (l: ParsedLine) => !(l.debit.isZero() && l.credit.isZero());
+
+export class Documents {
+  constructor(private readonly ctx: PluginContext, private readonly ledger: Ledger) {}
+
+  private get accounts() { return postingAccounts(this.ctx.config); }
+
+  /** Locks one of this plugin's entity rows FOR UPDATE, or 404. */
+  async lock(table: 'finance_invoices' | 'finance_payments', id: string, trx: Knex.Transaction): Promise<Record<string, any>> {
+    const row = isUuid(id) ? await this.ctx.table(table, trx).where({ id }).forUpdate().first() : undefined;
+    if (!row) {
+      const entity = table === 'finance_invoices' ? 'finance.invoices' : 'finance.payments';
+      throw new KubikiError('not-found', `${entity} ${id} does not exist`, { extra: { entity, id } });
+    }
+    return row;
+  }
+
+  /** Next number of a series, e.g. INV-2026-000124; gapless: taken inside the posting transaction. */
+  async nextNumber(prefix: string, year: string, trx: Knex.Transaction): Promise<string> {
+    const key = `${prefix}-${year}`;
+    const [row] = await this.ctx.table('finance_counters', trx).insert({ key, value: 1 }).onConflict('key')
+      .merge({ value: trx.raw('finance_counters.value + 1') }).returning('value');
+    return `${key}-${String(row.value).padStart(6, '0')}`;
+  }
+
+  /** Validates a draft, computes totals, numbers it, writes the journal entry and marks it posted: one transaction. */
+  async postInvoice(id: string, actor: Principal, requestId?: string, outer?: Knex.Transaction): Promise<{ invoice: ApiRecord; entry: PostedEntry }> {
+    const run = <T>(work: (trx: Knex.Transaction) => Promise<T>) => (outer ? work(outer) : this.ctx.transaction(work));
+    return run(async (trx) => {
+      const row = await this.lock('finance_invoices', id, trx);
+      if (row.status !== 'draft') throw new KubikiError('conflict', `invoice ${id} is ${row.status}; only a draft can be posted`, { issues: [{ field: 'status', rule: 'draft', message: `the invoice is ${row.status}` }], extra: { status: row.status } });
+      if (!row.organization) throw fieldError('validation-failed', 'organization', 'required', 'set the organization before posting the invoice');
+      if (!row.date) throw fieldError('validation-failed', 'date', 'required', 'set the invoice date before posting');
+      if (row.dueDate && row.dueDate < row.date) throw fieldError('validation-failed', 'dueDate', 'minimum', 'dueDate cannot be before the invoice date');
+      const lines = (row.lines ?? []) as InvoiceLine[];
+      if (lines.length === 0) throw fieldError('validation-failed', 'lines', 'minItems', 'an invoice needs at least one line to be posted');
+      lines.forEach((l, i) => {
+        if (new Decimal(l.quantity).lte(0)) throw fieldError('validation-failed', `lines.${i}.quantity`, 'positive', `lines.${i}.quantity must be greater than zero`);
+      });
+      const totals = computeTotals(lines);
+      if (new Decimal(totals.total).lte(0)) throw fieldError('validation-failed', 'lines', 'positive', 'the invoice total must be greater than zero');
+      const customer = row.kind === 'customer';
+      const number = await this.nextNumber(customer ? 'INV' : 'SINV', row.date.slice(0, 4), trx);
+      const a = this.accounts;
+      const entryLines = (customer
+        ? [line(a.receivables, 'debit', totals.total, row.organization), line(a.revenue, 'credit', totals.subtotal), line(a.vatPayable, 'credit', totals.vatTotal)]
+        : [line(a.purchases, 'debit', totals.subtotal), line(a.vatReceivable, 'debit', totals.vatTotal), line(a.payables, 'credit', totals.total, row.organization)]
+      ).filter(nonZero);
+      const [entry] = await this.ledger.post([{
+        date: row.date, memo: `${customer ? 'Invoice' : 'Supplier invoice'} ${number}`, sourceEntity: 'finance.invoices', sourceId: id,
+        sourceKey: `finance.invoices:${id}:post`, lines: entryLines, total: new Decimal(totals.total), prefix: '',
+      }], { actor, trx, requestId });
+      const invoice = await this.ctx.repository('finance.invoices').update(id, {
+        status: 'posted', number, subtotal: totals.subtotal, vatTotal: totals.vatTotal, total: totals.total, paidAmount: '0.00', entry: entry.id,
+      }, { actor: elevated(actor, ['finance.invoices.update']), trx, requestId, viaTransition: true });
+      return { invoice, entry };
+    });
+  }
+
+  /** Draft → cancelled; posted and unpaid → reversal entry (dated `date`, default today) + cancelled. */
+  async cancelInvoice(id: string, body: unknown, actor: Principal, requestId?: string): Promise<{ invoice: ApiRecord; reversal?: PostedEntry }> {
+    const b = bodyObject(body, '{"date": "2026-01-31"}');
+    refuseUnknown(b, ['date', 'reason']);
+    const date = dateField(b, 'date', false) ?? today();
+    if (b.reason !== undefined && (typeof b.reason !== 'string' || b.reason.length > 1000)) throw fieldError('validation-failed', 'reason', 'type', 'reason must be a string of at most 1000 characters');
+    return this.ctx.transaction(async (trx) => {
+      const row = await this.lock('finance_invoices', id, trx);
+      let reversal: PostedEntry | undefined;
+      if (row.status === 'posted') {
+        if (new Decimal(row.paidAmount ?? 0).gt(0)) throw new KubikiError('conflict', 'the invoice has payments allocated; it cannot be cancelled', { issues: [{ field: 'status', rule: 'unpaid', message: 'paid invoices are not cancelled' }] });
+        reversal = await this.ledger.reverse(row.entry, { date, memo: `Cancellation of ${row.number}${b.reason ? `: ${b.reason}` : ''}`, sourceKey: `finance.invoices:${id}:cancel` }, { actor, trx, requestId });
+      } else if (row.status !== 'draft') {
+        throw new KubikiError('conflict', `invoice ${id} is ${row.status}; only drafts and unpaid posted invoices are cancelled`, { issues: [{ field: 'status', rule: 'cancellable', message: `the invoice is ${row.status}` }], extra: { status: row.status } });
+      }
+      const invoice = await this.ctx.repository('finance.invoices').update(id, { status: 'cancelled' }, { actor: elevated(actor, ['finance.invoices.update']), trx, requestId, viaTransition: true });
+      return { invoice, ...(reversal ? { reversal } : {}) };
+    });
+  }
+
+  /** Parses `[{invoice, amount}]`; 400 naming the element. */
+  parseAllocations(raw: unknown, field = 'allocations'): { invoice: string; amount: Decimal }[] {
+    if (!Array.isArray(raw)) throw fieldError('validation-failed', field, 'type', `${field} must be an array of {invoice, amount}`);
+    if (raw.length > 200) throw fieldError('validation-failed', field, 'maxItems', `${field} holds at most 200 allocations`);
+    const seen = new Set<string>();
+    return raw.map((a, i) => {
+      const at = `${field}.${i}`;
+      if (!isObject(a)) throw fieldError('validation-failed', at, 'type', `${at} must be {invoice, amount}`);
+      refuseUnknown(a, ['invoice', 'amount'], `${at}.`);
+      if (!isUuid(a.invoice)) throw fieldError('validation-failed', `${at}.invoice`, a.invoice === undefined ? 'required' : 'format', `${at}.invoice must be the id of a finance.invoices record`);
+      if (seen.has(a.invoice.toLowerCase())) throw fieldError('validation-failed', `${at}.invoice`, 'uniqueItems', `${at}.invoice appears twice`);
+      seen.add(a.invoice.toLowerCase());
+      return { invoice: a.invoice.toLowerCase(), amount: amountField(a.amount, `${at}.amount`, { required: true })! };
+    });
+  }
+
+  /**
+   * Posts a draft payment and allocates it. The payment row, then the invoices (in id order) are
+   * locked FOR UPDATE, so concurrent postings against one invoice queue up and each sees what the
+   * previous one allocated: an allocation above what is still due is refused (409), never clipped.
+   */
+  async postPayment(id: string, body: unknown, actor: Principal, requestId?: string): Promise<{ payment: ApiRecord; entry: PostedEntry; invoices: ApiRecord[] }> {
+    const b = bodyObject(body, '{"allocations": [{"invoice": "<id>", "amount": "100.00"}]}');
+    refuseUnknown(b, ['allocations']);
+    const requested = b.allocations === undefined ? undefined : this.parseAllocations(b.allocations);
+    return this.ctx.transaction(async (trx) => {
+      const row = await this.lock('finance_payments', id, trx);
+      if (row.status !== 'draft') throw new KubikiError('conflict', `payment ${id} is ${row.status}; only a draft can be posted`, { issues: [{ field: 'status', rule: 'draft', message: `the payment is ${row.status}` }] });
+      if (!row.date) throw fieldError('validation-failed', 'date', 'required', 'set the payment date before posting');
+      if (!row.organization) throw fieldError('validation-failed', 'organization', 'required', 'set the organization (payer or payee) before posting');
+      const amount = new Decimal(row.amount);
+      if (amount.lte(0)) throw fieldError('validation-failed', 'amount', 'positive', 'the payment amount must be greater than zero');
+      const allocations = requested ?? (Array.isArray(row.allocations) ? this.parseAllocations(row.allocations) : []);
+      const allocated = allocations.reduce((s, a) => s.plus(a.amount), new Decimal(0));
+      if (allocated.gt(amount)) throw fieldError('validation-failed', 'allocations', 'maximum', `allocations total ${money(allocated)}, more than the payment's ${money(amount)}`);
+      const kind = row.direction === 'in' ? 'customer' : 'supplier';
+      const ids = allocations.map((a) => a.invoice).sort();
+      const invoices: Record<string, any>[] = ids.length ? await this.ctx.table('finance_invoices', trx).whereIn('id', ids).orderBy('id').forUpdate().select() : [];
+      const byId = new Map(invoices.map((r) => [r.id as string, r]));
+      const updates: { id: string; paidAmount: string; status: string }[] = [];
+      allocations.forEach((a, i) => {
+        const at = `allocations.${i}`;
+        const inv = byId.get(a.invoice);
+        if (!inv) throw fieldError('reference-not-found', `${at}.invoice`, 'x-ref', `${at}.invoice: no finance.invoices record ${a.invoice}`);
+        if (inv.kind !== kind) throw fieldError('validation-failed', `${at}.invoice`, 'kind', `${at}.invoice is a ${inv.kind} invoice; a payment ${row.direction} settles ${kind} invoices`);
+        if (inv.organization !== row.organization) throw fieldError('validation-failed', `${at}.invoice`, 'organization', `${at}.invoice belongs to another organization than the payment`);
+        if (!['posted', 'partlyPaid'].includes(inv.status) || !inv.entry) throw new KubikiError('conflict', `${at}.invoice is ${inv.status}; only posted, not fully paid invoices take payments`, { issues: [{ field: `${at}.invoice`, rule: 'open', message: `the invoice is ${inv.status}` }] });
+        const due = new Decimal(inv.total).minus(inv.paidAmount ?? 0);
+        if (a.amount.gt(due)) {
+          throw new KubikiError('conflict', `${at}.amount ${money(a.amount)} exceeds what is still due on ${inv.number} (${money(due)}); nothing was posted`, { issues: [{ field: `${at}.amount`, rule: 'outstanding', message: `at most ${money(due)} is due` }], extra: { due: money(due) } });
+        }
+        const paid = new Decimal(inv.paidAmount ?? 0).plus(a.amount);
+        updates.push({ id: inv.id, paidAmount: money(paid), status: paid.eq(inv.total) ? 'paid' : 'partlyPaid' });
+      });
+      const a = this.accounts;
+      const counter = row.direction === 'in' ? a.receivables : a.payables;
+      const [entry] = await this.ledger.post([{
+        date: row.date, memo: `Payment ${row.direction === 'in' ? 'received' : 'made'}${row.reference ? `: ${String(row.reference).slice(0, 200)}` : ''}`,
+        sourceEntity: 'finance.payments', sourceId: id, sourceKey: `finance.payments:${id}:post`, total: amount, prefix: '',
+        lines: row.direction === 'in'
+          ? [line(a.bank, 'debit', money(amount)), line(counter, 'credit', money(amount), row.organization)]
+          : [line(counter, 'debit', money(amount), row.organization), line(a.bank, 'credit', money(amount))],
+      }], { actor, trx, requestId });
+      if (allocations.length) await this.ctx.table('finance_allocations', trx).insert(allocations.map((x) => ({ payment_id: id, invoice_id: x.invoice, amount: money(x.amount) })));
+      const writer = elevated(actor, ['finance.invoices.update', 'finance.payments.update']);
+      const updated: ApiRecord[] = [];
+      for (const u of updates) updated.push(await this.ctx.repository('finance.invoices').update(u.id, { paidAmount: u.paidAmount, status: u.status }, { actor: writer, trx, requestId, viaTransition: true }));
+      const payment = await this.ctx.repository('finance.payments').update(id, {
+        status: 'posted', allocations: allocations.map((x) => ({ invoice: x.invoice, amount: money(x.amount) })), unallocated: money(amount.minus(allocated)), entry: entry.id,
+      }, { actor: writer, trx, requestId, viaTransition: true });
+      return { payment, entry, invoices: updated };
+    });
+  }
+}
+
