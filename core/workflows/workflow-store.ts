@@ -61,7 +61,18 @@ export class WorkflowStore {
 
   async syncDefaults(shipped: ShippedWorkflow[]): Promise<void> {
     const defaults: { id: string; source: string; metadata: WorkflowDefinition }[] = [];
+    const { parse } = await definitions();
+    const known = (await this.env()).plugins;
     for (const s of shipped) {
+      // A cross-module process for plugins this installation does not have is not imported (it could
+      // never run); it is imported once they are there.
+      let requires: unknown;
+      try {
+        requires = (parse(s.source, s.file) as { requires?: unknown }).requires;
+      } catch {
+        requires = undefined; // reported with its position by the check below
+      }
+      if (known && Array.isArray(requires) && requires.some((p) => typeof p === 'string' && !known.has(p))) continue;
       let definition: WorkflowDefinition;
       try {
         definition = await this.checked(s.source, s.file);

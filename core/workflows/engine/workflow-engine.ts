@@ -351,7 +351,8 @@ export class WorkflowEngine {
         if (run.pending) return this.runStep(run, await this.flush(run, current), step);
         return inTransaction(async (trx) => {
           const repo = this.deps.repository(plan.entity);
-          const record = plan.kind === 'createRecord' ? await repo.create(plan.fields, { actor, trx }) : await repo.update(plan.id, plan.fields, { actor, trx });
+          const fields = fieldsFor(repo, plan.fields);
+          const record = plan.kind === 'createRecord' ? await repo.create(fields, { actor, trx }) : await repo.update(plan.id, fields, { actor, trx });
           if (plan.kind === 'updateRecord' && plan.entity === run.instance.entity && plan.id === run.instance.recordId) run.record = record;
           return record;
         });
@@ -439,8 +440,8 @@ export class WorkflowEngine {
     let record: Record<string, unknown>;
     try {
       record = plan.kind === 'createRecord'
-        ? await repo.create(plan.fields, { actor: workflowActor(run.instance.workflowId), companion })
-        : await repo.update(plan.id, plan.fields, { actor: workflowActor(run.instance.workflowId), companion });
+        ? await repo.create(fieldsFor(repo, plan.fields), { actor: workflowActor(run.instance.workflowId), companion })
+        : await repo.update(plan.id, fieldsFor(repo, plan.fields), { actor: workflowActor(run.instance.workflowId), companion });
     } catch (error) {
       if ((error as { code?: string }).code === '22012') throw new LeaseLost(current.id);
       throw error;
@@ -629,6 +630,21 @@ export class WorkflowEngine {
     await this.deps.db.table('kubiki_wf_instances', trx).where({ id: instance.id }).update({ status: 'cancelled', updated_at: trx.fn.now(), finished_at: trx.fn.now() });
     await this.finished(trx, instance, 'cancelled');
   }
+}
+
+const MIDNIGHT_UTC = /^(\d{4}-\d{2}-\d{2})T00:00:00(?:\.0+)?Z$/;
+
+/**
+ * Expression results as a record's fields: a date in CEL is a timestamp at midnight UTC (`today()`,
+ * `addDays(…)`), which a date field takes as that calendar date.
+ */
+function fieldsFor(repo: EntityRepository, fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...fields };
+  for (const [name, value] of Object.entries(fields)) {
+    const m = typeof value === 'string' && repo.entity.fields.get(name)?.kind === 'date' ? MIDNIGHT_UTC.exec(value) : null;
+    if (m) out[name] = m[1];
+  }
+  return out;
 }
 
 function toCurrent(row: StepRow): Current {
