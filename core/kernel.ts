@@ -110,6 +110,7 @@ export class Kubiki {
       },
       notify: async (message, actor) => (await this.notifications.send(message, actor)).notification,
       workflowAction: (plugin, name, action) => this.workflowRuntime.actions.register(plugin, name, action),
+      userContact: (id) => this.auth.contact(id),
     });
     this.auth = new AuthService(db, config.sessionTtlSeconds);
     this.customFields = new CustomFields(db, this.registry);

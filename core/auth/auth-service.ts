@@ -249,6 +249,13 @@ export class AuthService {
     return updated;
   }
 
+  /** Who a user is and how to reach them (active users only): what plugin code may know of a user. */
+  async contact(id: string): Promise<{ id: string; username: string; displayName: string; email: string | null } | undefined> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+    const row: { id: string; username: string; display_name: string; email: string | null } | undefined = await this.db.table('kubiki_users').where({ id, active: true }).first('id', 'username', 'display_name', 'email');
+    return row ? { id: row.id, username: row.username, displayName: row.display_name, email: row.email ?? null } : undefined;
+  }
+
   async listRoles(): Promise<RoleView[]> {
     const rows: Row[] = await this.db.table('kubiki_roles').orderBy('name');
     return rows.map((r) => ({ name: String(r.name), description: String(r.description), permissions: r.permissions as string[] }));

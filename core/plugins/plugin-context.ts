@@ -68,6 +68,8 @@ export interface PluginContext {
    * step's transaction (`ctx.trx`): database work done with it commits exactly once with the step.
    */
   workflowAction(name: string, action: WorkflowAction): void;
+  /** An active user's name and e-mail (to address a record's owner); undefined for unknown or inactive users. */
+  userContact(id: string): Promise<{ id: string; username: string; displayName: string; email: string | null } | undefined>;
 }
 
 /** What a plugin's code module exports as default. */

@@ -56,6 +56,7 @@ export interface PluginManagerDeps {
   notify: PluginContext['notify'];
   /** Registers a plugin's workflow action (`<plugin>.<name>`). */
   workflowAction(plugin: string, name: string, action: WorkflowAction): void;
+  userContact: PluginContext['userContact'];
 }
 
 /**
@@ -357,6 +358,7 @@ export class PluginManager {
       renderDocument: (templateId, recordId, options) => this.deps.documents.render(templateId, recordId, options),
       notify: (message, actor) => this.deps.notify(message, actor),
       workflowAction: (actionName, action) => this.deps.workflowAction(name, actionName, action),
+      userContact: (id) => this.deps.userContact(id),
     };
   }
 }

@@ -113,6 +113,19 @@ export default definePlugin({
     ctx.on('crm.tasks.created', remind);
     ctx.on('crm.tasks.updated', remind);
 
+    // The reminder goes to the owner's e-mail: taken from their user when the owner is set or
+    // changes (unless the same write gave ownerEmail itself).
+    const addressOwner = async (event: KubikiEvent) => {
+      const changes = changesOf(event);
+      if (!changes.owner || changes.ownerEmail) return;
+      const task = await recordOrNull(ctx, 'crm.tasks', event.recordId);
+      if (!task || typeof task.owner !== 'string') return;
+      const email = (await ctx.userContact(task.owner))?.email;
+      if (email && email !== task.ownerEmail) await ctx.repository('crm.tasks').update(task.id, { ownerEmail: email }, { actor: SYSTEM });
+    };
+    ctx.on('crm.tasks.created', addressOwner);
+    ctx.on('crm.tasks.updated', addressOwner);
+
     // Printed quotes: line amounts, VAT by rate and totals computed from the lines, never stale.
     ctx.documentTotals('crm.quotes', ({ record }) => ({ ...quoteTotals(record.lines, record.pricesIncludeVat === true) }));
 

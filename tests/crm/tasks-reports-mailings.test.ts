@@ -36,6 +36,15 @@ describe('tasks', () => {
     expect((await t.api('GET', '/api/crm/my-day?day=x')).body).toMatchObject({ status: 400, field: 'day' });
   });
 
+  it("addresses the reminder to the owner's e-mail from their user unless one is given", async () => {
+    const withMail = await userWithRoles(t, ['sales'], { email: 'olga@example.com' });
+    const task = await created(t, '/api/crm/tasks', { subject: 'Call Olga back', owner: withMail.id, dueAt: new Date(Date.now() + 30 * 86400_000).toISOString() });
+    const given = await created(t, '/api/crm/tasks', { subject: 'Chosen address', owner: withMail.id, ownerEmail: 'desk@example.com', dueAt: new Date(Date.now() + 30 * 86400_000).toISOString() });
+    await t.k.workflowRuntime.settle();
+    expect((await t.api('GET', `/api/crm/tasks/${task.id}`)).body.ownerEmail).toBe('olga@example.com');
+    expect((await t.api('GET', `/api/crm/tasks/${given.id}`)).body.ownerEmail).toBe('desk@example.com');
+  });
+
   it('reminds the owner an hour before a task is due and escalates it a day after', async () => {
     const due = new Date(Date.now() + 2 * 3600_000);
     const task = await created(t, '/api/crm/tasks', { subject: 'Send the contract', owner: sales.id, ownerEmail: 'sales@example.com', managerEmail: 'boss@example.com', dueAt: due.toISOString() }, sales.token);
