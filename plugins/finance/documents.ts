@@ -170,25 +170,7 @@ export class Documents {
       const allocations = requested ?? (Array.isArray(row.allocations) ? this.parseAllocations(row.allocations) : []);
       const allocated = allocations.reduce((s, a) => s.plus(a.amount), new Decimal(0));
       if (allocated.gt(amount)) throw fieldError('validation-failed', 'allocations', 'maximum', `allocations total ${money(allocated)}, more than the payment's ${money(amount)}`);
-      const kind = row.direction === 'in' ? 'customer' : 'supplier';
-      const ids = allocations.map((a) => a.invoice).sort();
-      const invoices: Record<string, any>[] = ids.length ? await this.ctx.table('finance_invoices', trx).whereIn('id', ids).orderBy('id').forUpdate().select() : [];
-      const byId = new Map(invoices.map((r) => [r.id as string, r]));
-      const updates: { id: string; paidAmount: string; status: string }[] = [];
-      allocations.forEach((a, i) => {
-        const at = `allocations.${i}`;
-        const inv = byId.get(a.invoice);
-        if (!inv) throw fieldError('reference-not-found', `${at}.invoice`, 'x-ref', `${at}.invoice: no finance.invoices record ${a.invoice}`);
-        if (inv.kind !== kind) throw fieldError('validation-failed', `${at}.invoice`, 'kind', `${at}.invoice is a ${inv.kind} invoice; a payment ${row.direction} settles ${kind} invoices`);
-        if (inv.organization !== row.organization) throw fieldError('validation-failed', `${at}.invoice`, 'organization', `${at}.invoice belongs to another organization than the payment`);
-        if (!['posted', 'partlyPaid'].includes(inv.status) || !inv.entry) throw new KubikiError('conflict', `${at}.invoice is ${inv.status}; only posted, not fully paid invoices take payments`, { issues: [{ field: `${at}.invoice`, rule: 'open', message: `the invoice is ${inv.status}` }] });
-        const due = new Decimal(inv.total).minus(inv.paidAmount ?? 0);
-        if (a.amount.gt(due)) {
-          throw new KubikiError('conflict', `${at}.amount ${money(a.amount)} exceeds what is still due on ${inv.number} (${money(due)}); nothing was posted`, { issues: [{ field: `${at}.amount`, rule: 'outstanding', message: `at most ${money(due)} is due` }], extra: { due: money(due) } });
-        }
-        const paid = new Decimal(inv.paidAmount ?? 0).plus(a.amount);
-        updates.push({ id: inv.id, paidAmount: money(paid), status: paid.eq(inv.total) ? 'paid' : 'partlyPaid' });
-      });
+      const updates = await this.checkAllocations(row, allocations, trx);
       const a = this.accounts;
       const counter = row.direction === 'in' ? a.receivables : a.payables;
       const [entry] = await this.ledger.post([{
@@ -198,7 +180,7 @@ export class Documents {
           ? [line(a.bank, 'debit', money(amount)), line(counter, 'credit', money(amount), row.organization)]
           : [line(counter, 'debit', money(amount), row.organization), line(a.bank, 'credit', money(amount))],
       }], { actor, trx, requestId });
-      if (allocations.length) await this.ctx.table('finance_allocations', trx).insert(allocations.map((x) => ({ payment_id: id, invoice_id: x.invoice, amount: money(x.amount) })));
+      if (allocations.length) await this.ctx.table('finance_allocations', trx).insert(allocations.map((x) => ({ payment_id: id, invoice_id: x.invoice, amount: money(x.amount), date: row.date })));
       const writer = elevated(actor, ['finance.invoices.update', 'finance.payments.update']);
       const updated: ApiRecord[] = [];
       for (const u of updates) updated.push(await this.ctx.repository('finance.invoices').update(u.id, { paidAmount: u.paidAmount, status: u.status }, { actor: writer, trx, requestId, viaTransition: true }));
@@ -208,5 +190,72 @@ export class Documents {
       return { payment, entry, invoices: updated };
     });
   }
-}
 
+  /**
+   * Locks the allocated invoices FOR UPDATE in id order (the caller holds the payment's lock) and
+   * checks each allocation against what is still due as committed by the previous lock holder.
+   * Returns the invoices' new paidAmount/status; throws 400/409 naming `allocations.N.*`.
+   */
+  private async checkAllocations(row: Record<string, any>, allocations: { invoice: string; amount: Decimal }[], trx: Knex.Transaction): Promise<{ id: string; paidAmount: string; status: string }[]> {
+    const kind = row.direction === 'in' ? 'customer' : 'supplier';
+    const ids = allocations.map((a) => a.invoice).sort();
+    const invoices: Record<string, any>[] = ids.length ? await this.ctx.table('finance_invoices', trx).whereIn('id', ids).orderBy('id').forUpdate().select() : [];
+    const byId = new Map(invoices.map((r) => [r.id as string, r]));
+    const updates: { id: string; paidAmount: string; status: string }[] = [];
+    allocations.forEach((a, i) => {
+      const at = `allocations.${i}`;
+      const inv = byId.get(a.invoice);
+      if (!inv) throw fieldError('reference-not-found', `${at}.invoice`, 'x-ref', `${at}.invoice: no finance.invoices record ${a.invoice}`);
+      if (inv.kind !== kind) throw fieldError('validation-failed', `${at}.invoice`, 'kind', `${at}.invoice is a ${inv.kind} invoice; a payment ${row.direction} settles ${kind} invoices`);
+      if (inv.organization !== row.organization) throw fieldError('validation-failed', `${at}.invoice`, 'organization', `${at}.invoice belongs to another organization than the payment`);
+      if (!['posted', 'partlyPaid'].includes(inv.status) || !inv.entry) throw new KubikiError('conflict', `${at}.invoice is ${inv.status}; only posted, not fully paid invoices take payments`, { issues: [{ field: `${at}.invoice`, rule: 'open', message: `the invoice is ${inv.status}` }] });
+      const due = new Decimal(inv.total).minus(inv.paidAmount ?? 0);
+      if (a.amount.gt(due)) {
+        throw new KubikiError('conflict', `${at}.amount ${money(a.amount)} exceeds what is still due on ${inv.number} (${money(due)}); nothing was posted`, { issues: [{ field: `${at}.amount`, rule: 'outstanding', message: `at most ${money(due)} is due` }], extra: { due: money(due) } });
+      }
+      const paid = new Decimal(inv.paidAmount ?? 0).plus(a.amount);
+      updates.push({ id: inv.id, paidAmount: money(paid), status: paid.eq(inv.total) ? 'paid' : 'partlyPaid' });
+    });
+    return updates;
+  }
+
+  /**
+   * Allocates (part of) a posted payment's advance (`unallocated`) to posted, not fully paid invoices
+   * of its organization. Locks the payment, then the invoices in id order (as posting does), so
+   * concurrent allocations queue up: neither an invoice nor the advance is ever over-allocated.
+   * No journal entry: the advance was credited to 62 (debited to 60 for `out`) with the organization
+   * when the payment was posted, and the invoice debited the same account, so settling one against
+   * the other changes no account balance.
+   */
+  async allocatePayment(id: string, body: unknown, actor: Principal, requestId?: string): Promise<{ payment: ApiRecord; invoices: ApiRecord[] }> {
+    const b = bodyObject(body, '{"allocations": [{"invoice": "<id>", "amount": "100.00"}], "date": "2026-04-10"}');
+    refuseUnknown(b, ['allocations', 'date']);
+    if (b.allocations === undefined) throw fieldError('validation-failed', 'allocations', 'required', 'allocations [{invoice, amount}] is required');
+    const allocations = this.parseAllocations(b.allocations);
+    if (allocations.length === 0) throw fieldError('validation-failed', 'allocations', 'minItems', 'allocations needs at least one {invoice, amount}');
+    const date = dateField(b, 'date', false) ?? today();
+    return this.ctx.transaction(async (trx) => {
+      const row = await this.lock('finance_payments', id, trx);
+      if (row.status !== 'posted' || !row.entry) throw new KubikiError('conflict', `payment ${id} is ${row.status}; only a posted payment's advance is allocated (a draft is allocated when it is posted)`, { issues: [{ field: 'status', rule: 'posted', message: `the payment is ${row.status}` }] });
+      if (date < row.date) throw fieldError('validation-failed', 'date', 'minimum', `date ${date} is before the payment's date ${row.date}`);
+      const unallocated = new Decimal(row.unallocated ?? 0);
+      const total = allocations.reduce((s, a) => s.plus(a.amount), new Decimal(0));
+      if (total.gt(unallocated)) {
+        throw new KubikiError('conflict', `allocations total ${money(total)}, more than the payment's unallocated ${money(unallocated)}; nothing was allocated`, { issues: [{ field: 'allocations', rule: 'unallocated', message: `at most ${money(unallocated)} is unallocated` }], extra: { unallocated: money(unallocated) } });
+      }
+      const updates = await this.checkAllocations(row, allocations, trx);
+      await this.ctx.table('finance_allocations', trx).insert(allocations.map((x) => ({ payment_id: id, invoice_id: x.invoice, amount: money(x.amount), date })));
+      const writer = elevated(actor, ['finance.invoices.update', 'finance.payments.update']);
+      const updated: ApiRecord[] = [];
+      for (const u of updates) updated.push(await this.ctx.repository('finance.invoices').update(u.id, { paidAmount: u.paidAmount, status: u.status }, { actor: writer, trx, requestId, viaTransition: true }));
+      // The payment's allocations list: one element per invoice (amounts of the same invoice summed).
+      const merged = new Map<string, Decimal>();
+      for (const x of (Array.isArray(row.allocations) ? row.allocations : []) as { invoice: string; amount: string }[]) merged.set(x.invoice, (merged.get(x.invoice) ?? new Decimal(0)).plus(x.amount));
+      for (const x of allocations) merged.set(x.invoice, (merged.get(x.invoice) ?? new Decimal(0)).plus(x.amount));
+      const payment = await this.ctx.repository('finance.payments').update(id, {
+        allocations: [...merged].map(([invoice, amount]) => ({ invoice, amount: money(amount) })), unallocated: money(unallocated.minus(total)),
+      }, { actor: writer, trx, requestId, viaTransition: true });
+      return { payment, invoices: updated };
+    });
+  }
+}

@@ -284,11 +284,16 @@ export default definePlugin({
     route('post', '/payments/:id/post', 'finance.payments.post', async (http, p) => {
       http.body = await docs.postPayment(http.params.id, bodyOf(http), p, requestIdOf(http));
     });
+    route('post', '/payments/:id/allocate', 'finance.payments.post', async (http, p) => {
+      http.body = await docs.allocatePayment(http.params.id, bodyOf(http), p, requestIdOf(http));
+    });
 
     // ── Bank statements ────────────────────────────────────────────────────────────────────────
     route('post', '/bank-statements', 'finance.bankStatements.import', async (http, p) => {
-      http.status = 201;
-      http.body = await importStatement(ctx, bodyOf(http), http.request.type, p, requestIdOf(http));
+      const result = await importStatement(ctx, bodyOf(http), http.request.type, p, requestIdOf(http));
+      // 201 when payments were created; 200 when every row had been imported before.
+      http.status = result.created > 0 ? 201 : 200;
+      http.body = result;
     });
 
     // ── Reports ────────────────────────────────────────────────────────────────────────────────

@@ -163,13 +163,23 @@ export class Reports {
   async ageing(kind: 'customer' | 'supplier', query: Record<string, unknown>): Promise<Report> {
     const asOf = queryDate(query, 'asOf') ?? today();
     const k = this.ctx.table('finance_invoices').client;
+    // What was paid on each invoice as of asOf: allocations dated ≤ asOf (an allocation is dated by its
+    // payment, or by its own date when an advance was allocated later) — not today's paidAmount.
+    const paid = this.ctx.table('finance_allocations').where('date', '<=', asOf).groupBy('invoice_id').select('invoice_id', k.raw('sum(amount) as paid'));
     // asOf passed queryDate's YYYY-MM-DD check, so it is safe as a literal.
-    const due = `('${asOf}'::date - coalesce("dueDate", "date"))`;
-    const out = '("total" - coalesce("paidAmount", 0))';
+    const due = `('${asOf}'::date - coalesce(finance_invoices."dueDate", finance_invoices."date"))`;
+    const out = '(finance_invoices."total" - coalesce(alloc.paid, 0))';
     const bucket = (cond: string, name: string) => k.raw(`coalesce(sum(case when ${cond.replace(/DAYS/g, due)} then ${out} end), 0) as "${name}"`);
+    // Invoices posted by asOf: dated ≤ asOf and posted (open or paid now — paid later is still open
+    // then), or cancelled by a reversal dated after asOf. Fully paid as of asOf ones are filtered out.
+    const reversedAfter = this.ctx.table('finance_entries').whereRaw('finance_entries."reverses" = finance_invoices."entry"').where('date', '>', asOf).select(k.raw('1'));
     const grouped: Record<string, string>[] = await this.ctx.table('finance_invoices')
-      .where({ kind }).whereIn('status', ['posted', 'partlyPaid']).where('date', '<=', asOf).groupBy('organization')
-      .select('organization',
+      .leftJoin(paid.as('alloc'), 'alloc.invoice_id', 'finance_invoices.id')
+      .where('finance_invoices.kind', kind).whereNotNull('finance_invoices.entry').where('finance_invoices.date', '<=', asOf)
+      .where((w) => { w.whereIn('finance_invoices.status', ['posted', 'partlyPaid', 'paid']).orWhere((c) => c.where('finance_invoices.status', 'cancelled').whereExists(reversedAfter)); })
+      .whereRaw(`${out} <> 0`)
+      .groupBy('finance_invoices.organization')
+      .select('finance_invoices.organization',
         bucket('DAYS < 0', 'notDue'), bucket('DAYS between 0 and 30', 'days0to30'), bucket('DAYS between 31 and 60', 'days31to60'),
         bucket('DAYS between 61 and 90', 'days61to90'), bucket('DAYS > 90', 'days90plus'), k.raw(`sum(${out}) as total`), k.raw('count(*)::int as invoices'));
     const ids = grouped.map((g) => g.organization).filter(Boolean);

@@ -3,7 +3,7 @@ import type { TestKubiki } from '../helpers/test-kubiki.ts';
 
 /** Rows of the finance tables and the audit trail: "nothing written" compares two of these. */
 export async function snapshot(t: TestKubiki): Promise<Record<string, number>> {
-  const tables = ['finance_entries', 'finance_entry_lines', 'finance_invoices', 'finance_payments', 'finance_allocations', 'finance_periods', 'finance_accounts', 'kubiki_audit'];
+  const tables = ['finance_entries', 'finance_entry_lines', 'finance_invoices', 'finance_payments', 'finance_allocations', 'finance_bank_rows', 'finance_periods', 'finance_accounts', 'kubiki_audit'];
   return Object.fromEntries(await Promise.all(tables.map(async (name) => [name, await t.count(name)] as const)));
 }
 
