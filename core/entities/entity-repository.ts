@@ -4,7 +4,7 @@ import type { Database, Executor } from '../db/database.ts';
 import { KubikiError, fieldError } from '../errors.ts';
 import { requireGrant, type Principal } from '../auth/principal.ts';
 import type { FieldChanges, WriteAction } from '../audit/audit-trail.ts';
-import { writeWithJournal, writeJournal, type WriteCompanion } from './write-journal.ts';
+import { writeManyWithJournal, writeWithJournal, writeJournal, type WriteCompanion } from './write-journal.ts';
 import { toFieldIssues } from './ajv.ts';
 import type { EntityDefinition } from './entity-definition.ts';
 import type { EntityRegistry } from './entity-registry.ts';
@@ -48,6 +48,8 @@ export interface RepositoryHooks {
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** Records `createMany` takes in one call (one statement: PostgreSQL's bind-parameter limit is 65,535). */
+const MAX_BATCH = 1000;
 const SYSTEM_INPUT = new Set(['version', 'createdAt', 'updatedAt', 'createdBy', 'updatedBy']);
 
 /**
@@ -133,9 +135,8 @@ export class EntityRepository {
     return new Map(rows.map((r) => [String(r.id), rowToRecord(this.entity, r)]));
   }
 
-  async create(input: unknown, options: WriteOptions): Promise<ApiRecord> {
-    // An ":own" create grant allows creating records the actor will own (createdBy is the actor).
-    const grant = requireGrant(options.actor, this.permission('create'), true);
+  /** Checks one new record and makes its row: what `create` and `createMany` share. */
+  private prepareCreate(input: unknown, options: WriteOptions, grant: string): { id: string; values: Record<string, unknown>; row: Row } {
     if (!isPlainObject(input)) throw fieldError('validation-failed', '', 'type', 'the body must be a JSON object');
     const fields: Record<string, unknown> = {};
     let id: string = uuidv7();
@@ -154,13 +155,48 @@ export class EntityRepository {
     this.validate(fields);
     const values = normalizeFields(this.entity, fields);
     const actorId = options.actor.userId;
-    const insert = this.table(options.trx).insert({ id, ...fieldsToColumns(this.entity, values), createdBy: actorId, updatedBy: actorId }).returning('*');
+    return { id, values, row: { id, ...fieldsToColumns(this.entity, values), createdBy: actorId, updatedBy: actorId } };
+  }
+
+  async create(input: unknown, options: WriteOptions): Promise<ApiRecord> {
+    // An ":own" create grant allows creating records the actor will own (createdBy is the actor).
+    const grant = requireGrant(options.actor, this.permission('create'), true);
+    const { id, values, row: columns } = this.prepareCreate(input, options, grant);
+    const insert = this.table(options.trx).insert(columns).returning('*');
     // One statement writes the record, its audit row and its event: no transaction round trips.
     const row = await this.inTransaction(options, () => writeWithJournal(this.db, options.trx ?? this.db.knex, insert, {
       heard: this.hooks.isHeard(`${this.entity.qualifiedName}.created`), entity: this.entity, action: 'created', recordId: id, changes: diffFields({}, values), actor: options.actor, requestId: options.requestId,
     }, options.companion), false);
     options.companion?.receive(row);
     return rowToRecord(this.entity, row!);
+  }
+
+  /**
+   * Creates many records in one statement — the rows, their audit rows and their events — for
+   * imports and batch postings. All or nothing: a bad record fails the call, its issues named by
+   * index (`3.name`). Records come back in the order given.
+   */
+  async createMany(inputs: unknown[], options: WriteOptions): Promise<ApiRecord[]> {
+    const grant = requireGrant(options.actor, this.permission('create'), true);
+    if (!Array.isArray(inputs)) throw fieldError('validation-failed', '', 'type', 'give an array of records');
+    if (inputs.length > MAX_BATCH) throw fieldError('validation-failed', '', 'maxItems', `at most ${MAX_BATCH} records at once`);
+    if (inputs.length === 0) return [];
+    const prepared = inputs.map((input, i) => {
+      try {
+        return this.prepareCreate(input, options, grant);
+      } catch (error) {
+        if (!(error instanceof KubikiError)) throw error;
+        const issues = error.issues.map((issue) => ({ ...issue, field: issue.field ? `${i}.${issue.field}` : String(i) }));
+        throw new KubikiError(error.code, `record ${i}: ${error.message}`, { issues, extra: error.extra });
+      }
+    });
+    const insert = this.table(options.trx).insert(prepared.map((p) => p.row)).returning('*');
+    const heard = this.hooks.isHeard(`${this.entity.qualifiedName}.created`);
+    const rows = await this.inTransaction(options, () => writeManyWithJournal(this.db, options.trx ?? this.db.knex, insert, prepared.map((p) => ({
+      heard, entity: this.entity, action: 'created' as const, recordId: p.id, changes: diffFields({}, p.values), actor: options.actor, requestId: options.requestId,
+    }))), false);
+    const byId = new Map(rows.map((r) => [String(r.id), r]));
+    return prepared.map((p) => rowToRecord(this.entity, byId.get(p.id)!));
   }
 
   async update(id: string, patch: unknown, options: WriteOptions): Promise<ApiRecord> {

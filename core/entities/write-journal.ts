@@ -74,3 +74,32 @@ export async function writeWithJournal(db: Database, executor: Executor, write: 
     [...bindings, ...j.bindings, ...(recordJson?.bindings ?? []), ...(companion?.bindings ?? [])])) as { rows: Row[] };
   return result.rows[0];
 }
+
+/**
+ * Runs a multi-row INSERT … RETURNING * with one audit row and one event per record, as one
+ * statement (the journal rows come from a JSON array, so the statement's size does not grow with
+ * the bindings of each).
+ */
+export async function writeManyWithJournal(db: Database, executor: Executor, write: Knex.QueryBuilder, entries: JournalEntry[]): Promise<Row[]> {
+  const { sql, bindings } = write.toSQL();
+  const audit = entries.map((e) => ({
+    actor_id: e.actor.userId, actor: e.actor.username, action: e.action, plugin: e.entity.plugin, entity: e.entity.plural,
+    record_id: e.recordId, changes: e.changes, request_id: e.requestId ?? null,
+  }));
+  const events = entries.map((e) => ({
+    event: `${e.entity.qualifiedName}.${e.action}`, plugin: e.entity.plugin, entity: e.entity.plural, record_id: e.recordId,
+    payload: { changes: e.changes, by: e.actor.username }, actor_id: e.actor.userId, heard: e.heard,
+  }));
+  const result = (await executor.raw(
+    `with written as (${sql}),
+      journal_audit as (insert into ?? (actor_id, actor, action, plugin, entity, record_id, changes, request_id)
+        select x.actor_id, x.actor, x.action, x.plugin, x.entity, x.record_id, x.changes, x.request_id
+        from jsonb_to_recordset(?::jsonb) as x(actor_id uuid, actor text, action text, plugin text, entity text, record_id text, changes jsonb, request_id text)),
+      journal_event as (insert into ?? (event, plugin, entity, record_id, payload, actor_id, dispatched_at)
+        select x.event, x.plugin, x.entity, x.record_id, x.payload, x.actor_id, case when x.heard then null else now() end
+        from jsonb_to_recordset(?::jsonb) as x(event text, plugin text, entity text, record_id text, payload jsonb, actor_id uuid, heard boolean))
+     select * from written`,
+    [...bindings, `${db.schema}.kubiki_audit`, JSON.stringify(audit), `${db.schema}.kubiki_outbox`, JSON.stringify(events)],
+  )) as { rows: Row[] };
+  return result.rows;
+}

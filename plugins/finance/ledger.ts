@@ -88,7 +88,8 @@ interface AccountRow { id: string; code: string; type: string; active: boolean }
  * The posting service: every journal entry (manual, invoice, payment, posting rule, bench) goes
  * through `post`. One call, one transaction: open periods locked FOR SHARE (closing one waits for
  * postings in flight), accounts and organizations resolved in one query each, a header per entry
- * through the entity repository (one statement: row + audit + event) and all lines in one insert.
+ * through the entity repository (one statement per thousand: rows + audit + events) and the lines
+ * in inserts of 5,000.
  */
 export class Ledger {
   constructor(private readonly ctx: PluginContext) {}
@@ -102,13 +103,14 @@ export class Ledger {
     const accounts = await this.resolveAccounts(entries, trx);
     await this.checkOrganizations(entries, trx);
 
+    // Headers through the repository (validated, audited, evented), a thousand per statement.
     const headers: ApiRecord[] = [];
     const repo = this.ctx.repository('finance.entries');
-    for (const e of entries) {
-      headers.push(await repo.create({
+    for (let i = 0; i < entries.length; i += 1000) {
+      headers.push(...await repo.createMany(entries.slice(i, i + 1000).map((e) => ({
         date: e.date, memo: e.memo, period: e.date.slice(0, 7), sourceEntity: e.sourceEntity, sourceId: e.sourceId, sourceKey: e.sourceKey,
         reverses: e.reverses, total: money(e.total), lineCount: e.lines.length,
-      }, { actor: writer, trx, requestId: options.requestId }));
+      })), { actor: writer, trx, requestId: options.requestId }));
     }
     const rows = entries.flatMap((e, i) => e.lines.map((l, n) => ({
       entry_id: headers[i].id, line_no: n + 1, date: e.date, account_id: accounts.get(l.account)!.id,
