@@ -273,6 +273,14 @@ const migrations: CoreMigration[] = [
       await trx.raw('alter table ??.kubiki_notifications add column queued_at timestamptz not null default now()', [db.schema]);
     },
   },
+  {
+    name: '006-outbox-created-at',
+    async up(db, trx) {
+      // A newly published automation looks back a few minutes of events; BRIN suits an append-only
+      // timestamp and costs writes almost nothing.
+      await trx.raw('create index kubiki_outbox_created_at on ??.kubiki_outbox using brin (created_at)', [db.schema]);
+    },
+  },
 ];
 
 /** Serializes boot-time DDL across instances that start together on one database. */

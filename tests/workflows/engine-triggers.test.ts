@@ -43,6 +43,39 @@ steps:
   });
 });
 
+describe('publishing on another process', () => {
+  it('events written before that process knew of the new version still start it (catch-up), earlier ones do not', async () => {
+    const other = await startKubiki({ schema: t.schema, adminToken: t.adminToken, env: { KUBIKI_PARTNER_SECRET: SECRET } });
+    try {
+      const early = (await t.api('POST', '/api/base/units', { code: 'early', name: 'Before publishing' })).body;
+      await new Promise((r) => setTimeout(r, 20));
+      const { id } = await publishWorkflow(t, `
+id: workflows.unit-added
+title: Unit added
+kind: automation
+trigger: { type: event, entity: base.units, on: [created] }
+start: note
+steps:
+  note: { type: set, variables: { code: record.code } }
+`);
+      // The other process has not reloaded yet: to it nobody listens, so the event is journaled as delivered.
+      expect(other.k.workflowRuntime.triggers.listensTo('base.units.created')).toBe(false);
+      const late = (await other.api('POST', '/api/base/units', { code: 'late', name: 'Right after' })).body;
+      await t.k.workflowRuntime.settle();
+      expect((await instancesOf(t, id)).map((i) => i.recordId)).toEqual([]);
+      // Its next reload offers the events since the publish to the new version; running it twice changes nothing.
+      await other.k.refresh();
+      expect(await other.k.workflowRuntime.triggers.catchUp(other.k.workflowRuntime.published.all())).toBeGreaterThan(0);
+      await t.k.workflowRuntime.triggers.catchUp(t.k.workflowRuntime.published.all());
+      await t.k.workflowRuntime.settle();
+      expect((await instancesOf(t, id)).map((i) => i.recordId)).toEqual([late.id]);
+      expect(early.id).toBeTruthy();
+    } finally {
+      await other.close({ keepSchema: true });
+    }
+  });
+});
+
 describe('event loops', () => {
   it('a workflow\'s own writes do not trigger it again', async () => {
     const { id } = await publishWorkflow(t, `

@@ -18,12 +18,12 @@ export class PublishedWorkflows {
   private current = new Map<string, PublishedWorkflow>();
   private signature = '';
   private readonly versions = new Map<string, WorkflowDefinition>();
-  private readonly listeners: (() => void)[] = [];
+  private readonly listeners: ((added: PublishedWorkflow[]) => void)[] = [];
 
   constructor(private readonly db: Database) {}
 
-  /** Called after each reload that changed something (schedules are re-planned). */
-  onChange(listener: () => void): void {
+  /** Called after each reload that changed something, with the versions newly published (or first seen). */
+  onChange(listener: (added: PublishedWorkflow[]) => void): void {
     this.listeners.push(listener);
   }
 
@@ -36,9 +36,10 @@ export class PublishedWorkflows {
     for (const r of rows) {
       next.set(r.item_id, { id: r.item_id, version: Number(r.published_version), definition: await this.definition(r.item_id, Number(r.published_version)), publishedAt: String(r.updated_at) });
     }
+    const added = [...next.values()].filter((w) => this.current.get(w.id)?.version !== w.version);
     this.current = next;
     this.signature = signature;
-    for (const listener of this.listeners) listener();
+    for (const listener of this.listeners) listener(added);
   }
 
   get(id: string): PublishedWorkflow | undefined {

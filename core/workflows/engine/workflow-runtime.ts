@@ -41,6 +41,7 @@ export class WorkflowRuntime {
   readonly tasks: ApprovalTasks;
   readonly instances: WorkflowInstances;
   private pruneTimer?: NodeJS.Timeout;
+  private started = false;
   private sweepTimer?: NodeJS.Timeout;
 
   constructor(private readonly deps: WorkflowRuntimeDeps) {
@@ -64,7 +65,10 @@ export class WorkflowRuntime {
     this.lifecycles = new LifecycleTransitions({ db, published: this.published, engine: this.engine, repository: deps.repository, ajv, kickEvents });
     this.instances = new WorkflowInstances(db, this.engine);
     dispatcher.subscribeBatch({ matches: (type) => this.triggers.listensTo(type), handle: (events) => this.triggers.onEvents(events) });
-    this.published.onChange(() => this.triggers.planSchedules());
+    this.published.onChange((added) => {
+      this.triggers.planSchedules();
+      if (this.started) void this.triggers.catchUp(added).catch((error) => logger.error({ err: error }, 'catching up on events for a new workflow version failed'));
+    });
   }
 
   /** Reads the published definitions (at start, after a publish, and on each refresh tick). */
@@ -74,6 +78,7 @@ export class WorkflowRuntime {
 
   /** Background work of a worker process: claiming steps, cron schedules, date scans, pruning. */
   start(): void {
+    this.started = true;
     this.engine.start();
     this.triggers.start();
     const prune = () => void this.instances.prune(this.deps.config.workflowRetentionDays)

@@ -9,7 +9,7 @@ import { toFieldIssues } from '../../entities/ajv.ts';
 import type { EntityRegistry } from '../../entities/entity-registry.ts';
 import type { EntityRepository } from '../../entities/entity-repository.ts';
 import { rowToRecord } from '../../entities/record-codec.ts';
-import type { KubikiEvent } from '../../events/outbox.ts';
+import { rowToEvent, type KubikiEvent } from '../../events/outbox.ts';
 import type { DateRelativeTrigger, EventTrigger, ManualTrigger, WebhookTrigger } from '../workflow-definition.ts';
 import { parseDuration } from './durations.ts';
 import type { PublishedWorkflow, PublishedWorkflows } from './published-workflows.ts';
@@ -30,6 +30,10 @@ export interface TriggerDeps {
 }
 
 const triggerActor = (name: string, userId: string | null = null): Principal => ({ ...SYSTEM, userId, username: name, displayName: name });
+
+/** How far back a newly published event automation looks for events it missed, at most. */
+const CATCH_UP_MINUTES = 5;
+const CATCH_UP_LIMIT = 10_000;
 
 /** How far back a date-relative trigger looks for moments it has not fired for yet. */
 const DATE_LOOKBACK_HOURS = 24;
@@ -73,8 +77,8 @@ export class WorkflowTriggers {
     return this.eventTriggers().some(({ trigger }) => trigger.entity === entity && (trigger.on ?? ['created', 'updated']).includes(action));
   }
 
-  /** Outbox delivery: starts an instance per matching automation and event, in one transaction per batch. */
-  async onEvents(events: KubikiEvent[]): Promise<void> {
+  /** Outbox delivery (or a catch-up for one workflow, `only`): starts an instance per matching automation and event, in one transaction per batch. */
+  async onEvents(events: KubikiEvent[], only?: string): Promise<void> {
     const requests: StartRequest[] = [];
     const records = new Map<string, unknown>();
     for (const event of events) {
@@ -82,6 +86,7 @@ export class WorkflowTriggers {
       const entity = event.type.slice(0, cut);
       const action = event.type.slice(cut + 1) as 'created' | 'updated' | 'deleted';
       for (const { wf, trigger } of this.eventTriggers()) {
+        if (only !== undefined && wf.id !== only) continue;
         if (trigger.entity !== entity || !(trigger.on ?? ['created', 'updated']).includes(action)) continue;
         // A workflow's own writes never trigger it again: an "updated" automation that updates its
         // record would otherwise loop forever.
@@ -115,6 +120,28 @@ export class WorkflowTriggers {
       }
     }
     await this.deps.engine.startMany(requests);
+  }
+
+  /**
+   * Events written between a publish and the moment every process knew of it (other processes
+   * reload every KUBIKI_REFRESH_MS) were journaled as unheard there. When a version of an event
+   * automation appears, the events of its entity since it was published (at most the last few
+   * minutes) are offered to it again; the event-id dedupe makes this safe to run in every process.
+   */
+  async catchUp(added: PublishedWorkflow[], now = new Date()): Promise<number> {
+    let offered = 0;
+    for (const wf of added) {
+      const trigger = wf.definition.trigger;
+      if (wf.definition.kind !== 'automation' || trigger?.type !== 'event') continue;
+      const since = Math.max(Date.parse(wf.publishedAt), now.getTime() - CATCH_UP_MINUTES * 60_000);
+      const types = (trigger.on ?? ['created', 'updated']).map((action) => `${trigger.entity}.${action}`);
+      const rows: Record<string, unknown>[] = await this.deps.db.table('kubiki_outbox')
+        .whereIn('event', types).where('created_at', '>=', new Date(since).toISOString())
+        .orderBy('id').limit(CATCH_UP_LIMIT);
+      if (rows.length) await this.onEvents(rows.map(rowToEvent), wf.id);
+      offered += rows.length;
+    }
+    return offered;
   }
 
   // ---- schedules ----------------------------------------------------------------------------
