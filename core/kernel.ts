@@ -32,6 +32,7 @@ import { discoverWorkflows } from './workflows/workflow-catalog.ts';
 import { NotificationService } from './notifications/notification-service.ts';
 import { smtpTransport, type EmailTransport } from './notifications/email-transport.ts';
 import { WorkflowRuntime } from './workflows/engine/workflow-runtime.ts';
+import type { WriteGuard } from './plugins/plugin-context.ts';
 import { createApp } from './http/app.ts';
 
 export const coreVersion: string = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -88,6 +89,8 @@ export class Kubiki {
   /** Set on the first start of an empty database when no KUBIKI_ADMIN_TOKEN was given. */
   generatedAdminToken?: string;
   private readonly repositories = new Map<string, EntityRepository>();
+  /** Plugins' guards on their entities' writes (`ctx.guardWrites`), checked while the plugin is enabled. */
+  private readonly writeGuards = new Map<string, { plugin: string; guard: WriteGuard }[]>();
   private generation = 0;
   private refreshTimer?: NodeJS.Timeout;
   private server?: Server;
@@ -111,6 +114,7 @@ export class Kubiki {
       notify: async (message, actor) => (await this.notifications.send(message, actor)).notification,
       workflowAction: (plugin, name, action) => this.workflowRuntime.actions.register(plugin, name, action),
       userContact: (id) => this.auth.contact(id),
+      guardWrites: (plugin, entity, guard) => this.writeGuards.set(entity, [...(this.writeGuards.get(entity) ?? []), { plugin, guard }]),
     });
     this.auth = new AuthService(db, config.sessionTtlSeconds);
     this.customFields = new CustomFields(db, this.registry);
@@ -204,7 +208,12 @@ export class Kubiki {
       repo = new EntityRepository(this.registry.get(qualifiedName), this.db, this.registry, (q) => this.repository(q), {
         afterCommit: () => this.dispatcher.kick(),
         isHeard: (eventType) => this.dispatcher.isHeard(eventType),
-        guardWrite: (entity, action, fields, options) => this.workflowRuntime.lifecycles.guardWrite(entity, action, fields, options),
+        guardWrite: (entity, action, fields, options, current) => {
+          this.workflowRuntime.lifecycles.guardWrite(entity, action, fields, options);
+          for (const { plugin, guard } of this.writeGuards.get(entity.qualifiedName) ?? []) {
+            if (this.plugins.isEnabled(plugin)) guard({ action, fields, current, actor: options.actor, trusted: options.viaTransition === true });
+          }
+        },
       });
       this.repositories.set(qualifiedName, repo);
     }

@@ -22,7 +22,10 @@ export interface WriteOptions extends ReadOptions {
   requestId?: string;
   /** Optimistic concurrency: the write fails with 412 unless the record still has this version. */
   expectedVersion?: number;
-  /** Set by lifecycle transitions: the write may change the lifecycle's state field. */
+  /**
+   * A state machine's own write (a lifecycle transition, a plugin's posting code): it may change
+   * fields the entity's guards keep from ordinary writes, such as a lifecycle's state field.
+   */
   viaTransition?: boolean;
   /**
    * Work joined to the write's own statement (the workflow engine completes a step with it);
@@ -44,7 +47,7 @@ export interface RepositoryHooks {
   /** Whether an enabled subscriber listens to this event type; unheard events are journaled as delivered. */
   isHeard(eventType: string): boolean;
   /** Checks (and may complete) a write before validation: lifecycles guard their state field here. */
-  guardWrite?(entity: EntityDefinition, action: 'create' | 'update', fields: Record<string, unknown>, options: WriteOptions): void;
+  guardWrite?(entity: EntityDefinition, action: 'create' | 'update', fields: Record<string, unknown>, options: WriteOptions, current?: Record<string, unknown>): void;
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -246,7 +249,7 @@ export class EntityRepository {
     const normalized = normalizeFields(this.entity, merged);
     const changes = diffFields(before, normalized);
     const changed = Object.fromEntries(Object.keys(changes).map((name) => [name, normalized[name] ?? null]));
-    this.hooks.guardWrite?.(this.entity, 'update', changed, options);
+    this.hooks.guardWrite?.(this.entity, 'update', changed, options, before);
     if (Object.keys(changed).length === 0) {
       options.companion?.receive(undefined);
       return rowToRecord(this.entity, row);

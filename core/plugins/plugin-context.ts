@@ -68,9 +68,27 @@ export interface PluginContext {
    * step's transaction (`ctx.trx`): database work done with it commits exactly once with the step.
    */
   workflowAction(name: string, action: WorkflowAction): void;
+  /**
+   * Guards writes to one of this plugin's entities wherever they come from (REST, workflow steps,
+   * other plugins): throw a KubikiError to refuse. `trusted` writes (`viaTransition: true`, the
+   * plugin's own state-machine code) pass through here too, so the guard decides.
+   */
+  guardWrites(entity: string, guard: WriteGuard): void;
   /** An active user's name and e-mail (to address a record's owner); undefined for unknown or inactive users. */
   userContact(id: string): Promise<{ id: string; username: string; displayName: string; email: string | null } | undefined>;
 }
+
+/** A write a plugin's guard looks at: `fields` are the new values (on update, only those that change). */
+export interface GuardedWrite {
+  action: 'create' | 'update';
+  fields: Readonly<Record<string, unknown>>;
+  /** The record's fields before an update. */
+  current?: Readonly<Record<string, unknown>>;
+  actor: Principal;
+  /** Written with `viaTransition: true`: the entity's own state machine. */
+  trusted: boolean;
+}
+export type WriteGuard = (write: GuardedWrite) => void;
 
 /** What a plugin's code module exports as default. */
 export interface PluginModule {

@@ -11,6 +11,7 @@ import { writeAudit } from '../audit/audit-trail.ts';
 import type { EntityRegistry } from '../entities/entity-registry.ts';
 import { checkGrantSyntax } from '../auth/permissions.ts';
 import type { WorkflowAction } from '../workflows/engine/workflow-actions.ts';
+import type { WriteGuard } from './plugin-context.ts';
 import type { EntityRepository } from '../entities/entity-repository.ts';
 import { applyTableDiff, diffEntityTable, diffIsEmpty } from '../entities/entity-table.ts';
 import type { EventDispatcher } from '../events/event-dispatcher.ts';
@@ -57,6 +58,7 @@ export interface PluginManagerDeps {
   /** Registers a plugin's workflow action (`<plugin>.<name>`). */
   workflowAction(plugin: string, name: string, action: WorkflowAction): void;
   userContact: PluginContext['userContact'];
+  guardWrites(plugin: string, entity: string, guard: WriteGuard): void;
 }
 
 /**
@@ -359,6 +361,10 @@ export class PluginManager {
       notify: (message, actor) => this.deps.notify(message, actor),
       workflowAction: (actionName, action) => this.deps.workflowAction(name, actionName, action),
       userContact: (id) => this.deps.userContact(id),
+      guardWrites: (entity, guard) => {
+        if (!entity.startsWith(`${name}.`)) throw new KubikiError('forbidden', `plugin ${name} may guard only its own entities, not ${entity}`);
+        this.deps.guardWrites(name, entity, guard);
+      },
     };
   }
 }

@@ -1,6 +1,6 @@
 import type { RouterContext } from '@koa/router';
 import type { Knex } from 'knex';
-import { definePlugin, KubikiError, fieldError, SYSTEM, type PluginContext, type Principal, type ApiRecord, type KubikiEvent } from 'kubiki/plugin';
+import { definePlugin, KubikiError, fieldError, SYSTEM, type PluginContext, type Principal, type ApiRecord, type KubikiEvent, type GuardedWrite } from 'kubiki/plugin';
 import { Ledger, parseEntry, type EntryInput, type ParsedEntry } from './ledger.ts';
 import { Documents, INVOICE_COMPUTED, PAYMENT_COMPUTED, computeTotals, type InvoiceLine } from './documents.ts';
 import { Reports, toCsv, type Report } from './reports.ts';
@@ -219,11 +219,28 @@ export default definePlugin({
       http.status = 204;
     });
 
+    // ── Invoices and payments change state only through finance's own code, whoever writes them:
+    // REST, a workflow step, another plugin. Drafts stay editable; computed fields are finance's.
+    const guardDocument = (computed: string[], noun: string) => ({ action, fields, current, trusted }: GuardedWrite) => {
+      if (trusted) return;
+      if (action === 'update' && current && current.status !== 'draft') {
+        throw new KubikiError('conflict', `a ${String(current.status)} ${noun} is not edited; finance's post, cancel and payment routes change it`, { issues: [{ field: 'status', rule: 'draft', message: `the ${noun} is ${String(current.status)}` }] });
+      }
+      for (const f of computed) {
+        if (f in fields && !(f === 'status' && fields.status === 'draft')) {
+          throw fieldError('validation-failed', f, 'read-only', f === 'status' ? `a ${noun} is created as a draft; POST …/post changes its status` : `${f} is computed by finance and cannot be written`);
+        }
+      }
+    };
+    ctx.guardWrites('finance.invoices', guardDocument(INVOICE_COMPUTED, 'invoice'));
+    ctx.guardWrites('finance.payments', guardDocument(PAYMENT_COMPUTED, 'payment'));
+
     // ── Invoices ───────────────────────────────────────────────────────────────────────────────
     route('post', '/invoices', 'finance.invoices.create', async (http, p) => {
       const b = bodyObject(bodyOf(http), '{"kind": "customer", "organization": "…", "lines": [...]}');
       refuseComputed(b, INVOICE_COMPUTED, undefined, true);
-      const record = await ctx.repository('finance.invoices').create({ ...b, ...previewTotals(b.lines) }, { actor: p, requestId: requestIdOf(http) });
+      // Trusted: the body was checked above; the totals are finance's own preview.
+      const record = await ctx.repository('finance.invoices').create({ ...b, ...previewTotals(b.lines) }, { actor: p, requestId: requestIdOf(http), viaTransition: true });
       created(http, 'invoices', record);
     });
     route('patch', '/invoices/:id', 'finance.invoices.update', async (http, p) => {
@@ -233,7 +250,7 @@ export default definePlugin({
         if (row.status !== 'draft') throw new KubikiError('conflict', `invoice ${row.number ?? row.id} is ${row.status}: only drafts are edited (cancel a posted invoice and issue a new one)`, { issues: [{ field: 'status', rule: 'draft', message: `the invoice is ${row.status}` }] });
         refuseComputed(b, INVOICE_COMPUTED, row, true);
         const totals = 'lines' in b ? (b.lines === null ? { subtotal: null, vatTotal: null, total: null } : previewTotals(b.lines)) : {};
-        return ctx.repository('finance.invoices').update(row.id, { ...b, ...totals }, { actor: p, trx, requestId: requestIdOf(http), expectedVersion: ifMatch(http) });
+        return ctx.repository('finance.invoices').update(row.id, { ...b, ...totals }, { actor: p, trx, requestId: requestIdOf(http), expectedVersion: ifMatch(http), viaTransition: true });
       });
       http.set('ETag', `"${record.version}"`);
       http.body = record;

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SYSTEM } from '../../core/auth/principal.ts';
+import { KubikiError } from '../../core/errors.ts';
 import { startKubiki, type TestKubiki } from '../helpers/test-kubiki.ts';
 import { expectBalanced, expectNothingWritten, org, snapshot } from './helpers.ts';
 
@@ -128,5 +130,24 @@ describe('invoices', () => {
     expect(html).toMatch(/4\s357,98/);
     expect(html).toContain('Четыре тысячи триста пятьдесят семь рублей 98 копеек');
     expect(html).toMatch(/НДС 22\s%/);
+  });
+});
+
+describe('the write guard on finance documents', () => {
+  it('keeps their state to finance whoever writes them: plugin code and workflow steps included', async () => {
+    const repo = t.k.repository('finance.invoices');
+    const refused = async (work: Promise<unknown>) => (await work.catch((e: unknown) => e)) as KubikiError;
+    const before = await snapshot(t);
+    expect((await refused(repo.create({ kind: 'customer', organization: acme, lines, status: 'posted' }, { actor: SYSTEM }))).issues[0]).toMatchObject({ field: 'status', rule: 'read-only' });
+    expect((await refused(repo.create({ kind: 'customer', organization: acme, lines, total: '1.00' }, { actor: SYSTEM }))).issues[0]).toMatchObject({ field: 'total', rule: 'read-only' });
+    await expectNothingWritten(t, before);
+    const d = await draft();
+    // Drafts stay editable by anyone allowed to; computed fields do not.
+    expect((await repo.update(d.id, { notes: 'checked' }, { actor: SYSTEM })).notes).toBe('checked');
+    expect((await refused(repo.update(d.id, { paidAmount: '10.00' }, { actor: SYSTEM }))).issues[0]).toMatchObject({ field: 'paidAmount', rule: 'read-only' });
+    expect((await t.api('POST', `/api/finance/invoices/${d.id}/post`)).status).toBe(200);
+    const posted = await refused(repo.update(d.id, { notes: 'changed after posting' }, { actor: SYSTEM }));
+    expect(posted).toMatchObject({ code: 'conflict', status: 409 });
+    expect(posted.issues[0]).toMatchObject({ field: 'status', rule: 'draft' });
   });
 });
