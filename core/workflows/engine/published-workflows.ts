@@ -16,6 +16,11 @@ export interface PublishedWorkflow {
  */
 export class PublishedWorkflows {
   private current = new Map<string, PublishedWorkflow>();
+  // Indexes for the hot paths (every entity write asks who listens, every update whether a
+  // lifecycle owns a field): rebuilt at reload, not per call.
+  private automationList: PublishedWorkflow[] = [];
+  private lifecycles = new Map<string, PublishedWorkflow>();
+  private byEvent = new Map<string, PublishedWorkflow[]>();
   private signature = '';
   private readonly versions = new Map<string, WorkflowDefinition>();
   private readonly listeners: ((added: PublishedWorkflow[]) => void)[] = [];
@@ -38,6 +43,17 @@ export class PublishedWorkflows {
     }
     const added = [...next.values()].filter((w) => this.current.get(w.id)?.version !== w.version);
     this.current = next;
+    this.automationList = [...next.values()].filter((w) => w.definition.kind === 'automation');
+    this.lifecycles = new Map([...next.values()].filter((w) => w.definition.kind === 'lifecycle' && w.definition.entity).map((w) => [w.definition.entity!, w]));
+    this.byEvent = new Map();
+    for (const w of this.automationList) {
+      const trigger = w.definition.trigger;
+      if (trigger?.type !== 'event') continue;
+      for (const action of trigger.on ?? ['created', 'updated']) {
+        const type = `${trigger.entity}.${action}`;
+        this.byEvent.set(type, [...(this.byEvent.get(type) ?? []), w]);
+      }
+    }
     this.signature = signature;
     for (const listener of this.listeners) listener(added);
   }
@@ -50,13 +66,18 @@ export class PublishedWorkflows {
     return [...this.current.values()];
   }
 
-  automations(): PublishedWorkflow[] {
-    return this.all().filter((w) => w.definition.kind === 'automation');
+  automations(): readonly PublishedWorkflow[] {
+    return this.automationList;
+  }
+
+  /** Automations triggered by an event type (`base.organizations.created`). */
+  listening(eventType: string): readonly PublishedWorkflow[] {
+    return this.byEvent.get(eventType) ?? [];
   }
 
   /** The published lifecycle of an entity (the last by id if, unusually, two are published). */
   lifecycleOf(entity: string): PublishedWorkflow | undefined {
-    return this.all().filter((w) => w.definition.kind === 'lifecycle' && w.definition.entity === entity).pop();
+    return this.lifecycles.get(entity);
   }
 
   /** Any version, published or not: what a running instance follows. */

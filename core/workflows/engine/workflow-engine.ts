@@ -98,7 +98,9 @@ export class WorkflowEngine {
   private pump(): void {
     if (this.stopped || this.claiming) return;
     const room = this.deps.concurrency - this.inFlight;
-    if (room <= 0) return;
+    // Claims come in batches: one claim (and one load of instances, outputs and records) for a
+    // quarter of the slots, not for each instance that finishes.
+    if (room <= 0 || (this.inFlight > 0 && room < Math.max(1, Math.floor(this.deps.concurrency / 4)))) return;
     this.claiming = true;
     this.claimAndRun(room)
       .then((claimed) => {

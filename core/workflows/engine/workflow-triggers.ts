@@ -53,28 +53,21 @@ export class WorkflowTriggers {
 
   // ---- entity events ------------------------------------------------------------------------
 
-  /** Published automations whose required plugins are all enabled: the ones triggers may start. */
-  private automations(): PublishedWorkflow[] {
-    return this.deps.published.automations().filter((w) => {
-      // A plugin's own workflows (`crm.task-reminder`) run only while it is enabled; cross-module
-      // ones (`workflows.*`) name what they need in `requires`.
-      const owner = w.id.slice(0, w.id.indexOf('.'));
-      return (owner === 'workflows' || this.deps.isEnabled(owner)) && (w.definition.requires ?? []).every((p) => this.deps.isEnabled(p));
-    });
+  /** Whether triggers may start a published automation now: its plugin and every one it requires are enabled. */
+  private runnable(w: PublishedWorkflow): boolean {
+    // A plugin's own workflows (`crm.task-reminder`) run only while it is enabled; cross-module
+    // ones (`workflows.*`) name what they need in `requires`.
+    const owner = w.id.slice(0, w.id.indexOf('.'));
+    return (owner === 'workflows' || this.deps.isEnabled(owner)) && (w.definition.requires ?? []).every((p) => this.deps.isEnabled(p));
   }
 
-  private eventTriggers(): { wf: PublishedWorkflow; trigger: EventTrigger }[] {
-    return this.automations()
-      .filter((w) => w.definition.trigger?.type === 'event')
-      .map((w) => ({ wf: w, trigger: w.definition.trigger as EventTrigger }));
+  private automations(): PublishedWorkflow[] {
+    return this.deps.published.automations().filter((w) => this.runnable(w));
   }
 
   /** Whether some published automation listens to this event type (`base.organizations.created`). */
   listensTo(eventType: string): boolean {
-    const cut = eventType.lastIndexOf('.');
-    const entity = eventType.slice(0, cut);
-    const action = eventType.slice(cut + 1) as 'created' | 'updated' | 'deleted';
-    return this.eventTriggers().some(({ trigger }) => trigger.entity === entity && (trigger.on ?? ['created', 'updated']).includes(action));
+    return this.deps.published.listening(eventType).some((w) => this.runnable(w));
   }
 
   /** Outbox delivery (or a catch-up for one workflow, `only`): starts an instance per matching automation and event, in one transaction per batch. */
@@ -85,9 +78,9 @@ export class WorkflowTriggers {
       const cut = event.type.lastIndexOf('.');
       const entity = event.type.slice(0, cut);
       const action = event.type.slice(cut + 1) as 'created' | 'updated' | 'deleted';
-      for (const { wf, trigger } of this.eventTriggers()) {
-        if (only !== undefined && wf.id !== only) continue;
-        if (trigger.entity !== entity || !(trigger.on ?? ['created', 'updated']).includes(action)) continue;
+      for (const wf of this.deps.published.listening(event.type)) {
+        if ((only !== undefined && wf.id !== only) || !this.runnable(wf)) continue;
+        const trigger = wf.definition.trigger as EventTrigger;
         // A workflow's own writes never trigger it again: an "updated" automation that updates its
         // record would otherwise loop forever.
         if (event.payload.by === `workflow:${wf.id}`) continue;
