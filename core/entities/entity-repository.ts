@@ -33,6 +33,8 @@ export interface WriteOptions extends ReadOptions {
    * written (an update that changed nothing). An update with a companion is optimistic.
    */
   companion?: WriteCompanion & { receive(row: Row | undefined): void };
+  /** With a companion: the record as the caller read it, so an update need not read it again. */
+  current?: ApiRecord;
 }
 
 export interface ListResult {
@@ -219,8 +221,9 @@ export class EntityRepository {
       }
     }
     if (options.companion && !options.trx) {
-      // Optimistic, in one statement with the companion: the UPDATE matches only the version read.
-      const row = await this.findRow(id);
+      // Optimistic, in one statement with the companion: the UPDATE matches only the version read
+      // (or the version of the record the caller already holds: a stale one just loses).
+      const row: Row | undefined = options.current?.id === id ? options.current : await this.findRow(id);
       if (!row) throw this.notFound(id);
       this.checkRow(row, id, grant, options, expectedVersion);
       return this.inTransaction(options, async (exec) => {

@@ -4,6 +4,7 @@ import { KubikiError } from '../../errors.ts';
 import { SYSTEM, type Principal } from '../../auth/principal.ts';
 import { PermissionSet } from '../../auth/permissions.ts';
 import type { EntityRepository } from '../../entities/entity-repository.ts';
+import type { ApiRecord } from '../../entities/record-codec.ts';
 import type { ParallelStep, Step, WorkflowDefinition } from '../workflow-definition.ts';
 import type { ApprovalTasks } from './approval-tasks.ts';
 import { durationMs } from './durations.ts';
@@ -276,7 +277,11 @@ export class StepRunner {
     try {
       record = plan.kind === 'createRecord'
         ? await repo.create(fieldsFor(repo, plan.fields), { actor: workflowActor(run.instance.workflowId), companion })
-        : await repo.update(plan.id, fieldsFor(repo, plan.fields), { actor: workflowActor(run.instance.workflowId), companion });
+        : await repo.update(plan.id, fieldsFor(repo, plan.fields), {
+          actor: workflowActor(run.instance.workflowId), companion,
+          // The instance's own record was read with the claim: no second read (a stale one loses and retries).
+          current: plan.entity === run.instance.entity && plan.id === run.instance.recordId && typeof (run.record as ApiRecord | null)?.version === 'number' ? run.record as ApiRecord : undefined,
+        });
     } catch (error) {
       if ((error as { code?: string }).code === '22012') throw new LeaseLost(current.id);
       throw error;
