@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openBenchDatabase } from './bench-database.ts';
-import { installCleanupHandlers, onCleanup, runCleanup } from './cleanup.ts';
+import { errorText, installCleanupHandlers, onCleanup, runBenchmark } from './cleanup.ts';
 import { freePort } from './free-port.ts';
 import { CONNECTIONS, runLoad } from './load-run.ts';
 import { CREATE_BODY, LIST_LIMIT, createOne, ensureRows, listPageSize, type Endpoint } from './api-client.ts';
@@ -42,7 +42,6 @@ let durationSec = 10;
 let warmupSec = 2;
 const adminToken = `kubiki-bench-${randomBytes(16).toString('hex')}`;
 
-const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 // --- servers -------------------------------------------------------------
 
@@ -213,12 +212,4 @@ async function main(): Promise<number> {
   return hasFailures(report) ? 1 : 0;
 }
 
-let exitCode = 1;
-try {
-  exitCode = await main();
-} catch (error) {
-  console.error(`bench:api failed: ${errorText(error)}`);
-} finally {
-  await runCleanup();
-}
-process.exit(exitCode);
+await runBenchmark('api', main);

@@ -46,3 +46,18 @@ export function installCleanupHandlers(): void {
     });
   }
 }
+
+export const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Runs a benchmark's main(), always cleaning up, then exits with its code (1 when it threw). */
+export async function runBenchmark(name: string, main: () => Promise<number>): Promise<never> {
+  let exitCode = 1;
+  try {
+    exitCode = await main();
+  } catch (error) {
+    console.error(`bench:${name} failed: ${errorText(error)}`);
+  } finally {
+    await runCleanup();
+  }
+  process.exit(exitCode);
+}

@@ -37,7 +37,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { openBenchDatabase } from './bench-database.ts';
-import { installCleanupHandlers, onCleanup, runCleanup } from './cleanup.ts';
+import { errorText, installCleanupHandlers, onCleanup, runBenchmark } from './cleanup.ts';
 import { freePort } from './free-port.ts';
 import { runQueueBaseline } from './queue-baseline.ts';
 import { spawnServer, stopServer, waitHealthy, type ServerProcess } from './server-process.ts';
@@ -55,7 +55,6 @@ const POLL_MS = 100;
 /** No instance started or finished for this long: the engine is stuck (or absent). */
 const STALL_MS = 60_000;
 
-const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 function log(message: string): void {
   // Progress goes to stderr so stdout is just the results table.
@@ -312,12 +311,4 @@ async function main(): Promise<number> {
   return report.errors.length > 0 || anomalous ? 1 : 0;
 }
 
-let exitCode = 1;
-try {
-  exitCode = await main();
-} catch (error) {
-  console.error(`bench:workflow failed: ${errorText(error)}`);
-} finally {
-  await runCleanup();
-}
-process.exit(exitCode);
+await runBenchmark('workflow', main);
