@@ -94,6 +94,27 @@ steps:
     expect(now).toMatchObject({ price: '13.00', tags: ['c'], version: 2 });
   });
 
+  it('an update of a record changed since the claim loses its optimistic write and runs again at once', async () => {
+    const org = (await t.api('POST', '/api/base/organizations', { name: 'Raced LLC' })).body;
+    await publishWorkflow(t, `
+id: workflows.raced
+title: Raced
+kind: automation
+trigger: { type: manual, entity: base.organizations }
+start: meddle
+steps:
+  meddle: { type: callAction, action: alpha.touchRecord, input: { entity: "'base.organizations'", id: record.id, notes: "'meddled'" }, next: mark }
+  mark: { type: updateRecord, entity: base.organizations, id: record.id, fields: { website: "'https://raced.example'" } }
+`);
+    const done = await runManual('workflows.raced', { recordId: org.id });
+    expect(done.status, done.error ?? '').toBe('completed');
+    expect(trail(done)).toEqual(['meddle:done', 'mark:done']);
+    // The first attempt used the record as claimed (version 1), lost to the action's write, and was retried without waiting.
+    expect(done.steps[1].attempts).toBe(2);
+    const now = (await t.api('GET', `/api/base/organizations/${org.id}`)).body;
+    expect(now).toMatchObject({ notes: 'meddled', website: 'https://raced.example', version: 3 });
+  });
+
   it('a sub-workflow runs to its end and hands its variables back', async () => {
     await publishWorkflow(t, `
 id: workflows.child

@@ -438,7 +438,9 @@ export class StepRunner {
     const retry = step && 'retry' in step && step.retry ? { ...DEFAULT_RETRY, ...step.retry } : DEFAULT_RETRY;
     const retryable = step !== undefined && !DETERMINISTIC.has(step.type) && !isPermanent(error) && current.attempts <= retry.max;
     if (retryable) {
-      const delay = Math.min(MAX_BACKOFF_MS, durationMs(retry.backoff) * 2 ** (current.attempts - 1));
+      // A record that changed under an optimistic write is simply read again: no back-off.
+      const raced = error instanceof KubikiError && error.code === 'version-mismatch';
+      const delay = raced ? 0 : Math.min(MAX_BACKOFF_MS, durationMs(retry.backoff) * 2 ** (current.attempts - 1));
       this.log.warn({ instance: run.instance.id, step: current.key, attempts: current.attempts, err: error }, `workflow step failed; retrying in ${Math.round(delay / 1000)} s`);
       await this.queue.retryLater({ id: current.id, lease: run.lease }, message, delay);
       return;
