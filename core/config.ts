@@ -34,6 +34,8 @@ export interface KubikiConfig {
   smtpFrom: string;
   /** KUBIKI_WORKERS=off: serve HTTP only — no event delivery, workflow workers or schedules in this process. */
   workers: boolean;
+  /** How often event delivery looks for events when no notification woke it (PostgreSQL notifies at once). */
+  eventPollMs: number;
   /** Workflow instances one process works on at a time (steps wait on the database, not the CPU). */
   workflowConcurrency: number;
   workflowPollMs: number;
@@ -108,6 +110,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     smtpUrl: smtpUrl(env.KUBIKI_SMTP_URL),
     smtpFrom: env.KUBIKI_SMTP_FROM || 'kubiki@localhost',
     workers: env.KUBIKI_WORKERS !== 'off',
+    eventPollMs: intEnv(env, 'KUBIKI_EVENT_POLL_MS', 1000),
     workflowConcurrency: intEnv(env, 'KUBIKI_WORKFLOW_CONCURRENCY', 32),
     workflowPollMs: intEnv(env, 'KUBIKI_WORKFLOW_POLL_MS', 500),
     workflowLeaseSeconds: intEnv(env, 'KUBIKI_WORKFLOW_LEASE_SECONDS', 60),

@@ -15,6 +15,7 @@ import { EntityRegistry } from './entities/entity-registry.ts';
 import { EntityRepository } from './entities/entity-repository.ts';
 import { CustomFields } from './entities/custom-fields.ts';
 import { EventDispatcher } from './events/event-dispatcher.ts';
+import { listenForEvents } from './events/event-listener.ts';
 import { ExtensionPoints } from './plugins/extension-points.ts';
 import { discoverPlugins, type DiscoveredPlugin } from './plugins/plugin-manifest.ts';
 import { sortPlugins } from './plugins/plugin-graph.ts';
@@ -95,13 +96,14 @@ export class Kubiki {
   private refreshTimer?: NodeJS.Timeout;
   private server?: Server;
   private readonly emailTransport?: EmailTransport;
+  private eventListener?: { close(): Promise<void> };
 
   private constructor(readonly config: KubikiConfig, readonly db: Database, readonly logger: Logger, plugins: DiscoveredPlugin[], env: NodeJS.ProcessEnv,
     readonly registry: EntityRegistry,
     private readonly shippedTemplates: ShippedTemplate[], partials: Record<string, string>, printCss: string,
     private readonly shippedWorkflows: ShippedWorkflow[]) {
     const isEnabled = (name: string) => this.plugins.isEnabled(name);
-    this.dispatcher = new EventDispatcher(db, logger.child({ component: 'events' }), isEnabled);
+    this.dispatcher = new EventDispatcher(db, logger.child({ component: 'events' }), isEnabled, config.eventPollMs);
     this.plugins = new PluginManager({
       db, registry: this.registry, logger, plugins, env,
       repository: (q) => this.repository(q),
@@ -179,6 +181,7 @@ export class Kubiki {
         if (config.workers) {
           k.dispatcher.start();
           k.workflowRuntime.start();
+          k.eventListener = await listenForEvents(db, logger, () => k.dispatcher.kick());
         }
         k.refreshTimer = setInterval(() => void k.refresh().catch((error) => logger.error({ err: error }, 'refresh failed')), config.refreshIntervalMs);
         k.refreshTimer.unref();
@@ -252,6 +255,7 @@ export class Kubiki {
       const server = this.server;
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); });
     }
+    await this.eventListener?.close();
     await this.workflowRuntime.stop();
     await this.dispatcher.stop();
     await this.pdf.close();

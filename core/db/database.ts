@@ -50,7 +50,14 @@ export class Database {
     readonly schema: string,
     readonly kind: 'postgres' | 'pglite',
     private readonly owned: boolean,
+    /** PostgreSQL connection string, when known: LISTEN needs a connection of its own. */
+    readonly url?: string,
   ) {}
+
+  /** The channel on which writes with heard events notify every process of this schema. */
+  get eventChannel(): string {
+    return `kubiki_events_${this.schema}`.slice(0, 63);
+  }
 
   /** A query builder on `schema.table`, inside `trx` when given. */
   table(name: string, trx?: Executor): Knex.QueryBuilder {
@@ -126,9 +133,9 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   let db: Database;
   if (options.knex) {
     const kind = options.knex.client.config.client === 'pg' ? 'postgres' : 'pglite';
-    db = new Database(options.knex, options.dbSchema, kind, false);
+    db = new Database(options.knex, options.dbSchema, kind, false, options.databaseUrl);
   } else if (options.databaseUrl) {
-    db = new Database(connectPostgres(options.databaseUrl), options.dbSchema, 'postgres', true);
+    db = new Database(connectPostgres(options.databaseUrl), options.dbSchema, 'postgres', true, options.databaseUrl);
   } else {
     db = new Database(await connectPglite(options.dataDir), options.dbSchema, 'pglite', true);
   }

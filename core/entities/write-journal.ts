@@ -55,7 +55,7 @@ function journalCtes(db: Database, e: JournalEntry, fromWritten = false): { sql:
 /** Journals a write that already happened in `trx`. */
 export async function writeJournal(db: Database, trx: Executor, e: JournalEntry): Promise<void> {
   const j = journalCtes(db, e);
-  await trx.raw(`with ${j.sql} select 1`, j.bindings);
+  await trx.raw(`with ${j.sql} select ${e.heard ? "pg_notify(?, '')" : '1'}`, [...j.bindings, ...(e.heard ? [db.eventChannel] : [])]);
 }
 
 /**
@@ -70,8 +70,10 @@ export async function writeWithJournal(db: Database, executor: Executor, write: 
   const recordJson = companion ? recordJsonSql(e.entity, 'w') : undefined;
   const extraCtes = companion ? `, written_record as (select ${recordJson!.sql} as record from written w), ${companion.ctes}` : '';
   const extraSelect = companion ? `, ${companion.select}${companion.guard ? `, ${companion.guard} as kubiki_guard` : ''}` : '';
-  const result = (await db.prepared(executor, `with written as (${sql}), ${j.sql}${extraCtes} select written.*${extraSelect} from written`,
-    [...bindings, ...j.bindings, ...(recordJson?.bindings ?? []), ...(companion?.bindings ?? [])])) as { rows: Row[] };
+  // A heard event wakes every process's delivery at commit (identical notifications of one transaction are sent once).
+  const notify = e.heard ? ", pg_notify(?, '') as kubiki_notified" : '';
+  const result = (await db.prepared(executor, `with written as (${sql}), ${j.sql}${extraCtes} select written.*${extraSelect}${notify} from written`,
+    [...bindings, ...j.bindings, ...(recordJson?.bindings ?? []), ...(companion?.bindings ?? []), ...(e.heard ? [db.eventChannel] : [])])) as { rows: Row[] };
   return result.rows[0];
 }
 
@@ -98,8 +100,8 @@ export async function writeManyWithJournal(db: Database, executor: Executor, wri
       journal_event as (insert into ?? (event, plugin, entity, record_id, payload, actor_id, dispatched_at)
         select x.event, x.plugin, x.entity, x.record_id, x.payload, x.actor_id, case when x.heard then null else now() end
         from jsonb_to_recordset(?::jsonb) as x(event text, plugin text, entity text, record_id text, payload jsonb, actor_id uuid, heard boolean))
-     select * from written`,
-    [...bindings, `${db.schema}.kubiki_audit`, JSON.stringify(audit), `${db.schema}.kubiki_outbox`, JSON.stringify(events)],
+     select *${entries.some((e) => e.heard) ? ", pg_notify(?, '') as kubiki_notified" : ''} from written`,
+    [...bindings, `${db.schema}.kubiki_audit`, JSON.stringify(audit), `${db.schema}.kubiki_outbox`, JSON.stringify(events), ...(entries.some((e) => e.heard) ? [db.eventChannel] : [])],
   )) as { rows: Row[] };
   return result.rows;
 }

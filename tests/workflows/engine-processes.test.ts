@@ -270,4 +270,19 @@ describePg(`workflow engine across OS processes${onPostgres ? '' : ' (skipped: n
     expect(rows.filter((r) => r.status !== 'completed' && r.status !== 'running')).toEqual([]);
     expect(rows.slice(0, -2).filter((r) => r.status !== 'completed')).toEqual([]);
   });
+
+  it('a write on another process wakes the workers at once (LISTEN/NOTIFY), not at their next poll', { timeout: 60_000 }, async () => {
+    // Event polling once a minute: only the notification can make this finish in time.
+    const listener = await start('worker-n', { KUBIKI_EVENT_POLL_MS: '60000', KUBIKI_WORKFLOW_POLL_MS: '60000' });
+    try {
+      await listener.healthy();
+      // The worker's own start-up delivery round has run; from now on only notifications wake it.
+      await sleep(1_500);
+      const orgs = await createOrganizations(loader, 5);
+      await waitCompleted(orgs, [listener, loader], 20_000);
+      expect(await outcome(orgs)).toMatchObject({ instances: 5, completed: 5, peoplePerOrg: { 1: 5 } });
+    } finally {
+      await listener.stop();
+    }
+  });
 });
