@@ -7,10 +7,10 @@ import type { EntityRepository } from '../../entities/entity-repository.ts';
 import type { ApiRecord } from '../../entities/record-codec.ts';
 import type { ParallelStep, Step, WorkflowDefinition } from '../workflow-definition.ts';
 import type { ApprovalTasks } from './approval-tasks.ts';
-import { durationMs } from './durations.ts';
-import { workflowHttpRequest, RetryableHttpError } from './http-request.ts';
+import { workflowHttpRequest } from './http-request.ts';
 import { LeaseLost, type InstanceQueue, type InstanceRow, type NewStep, type StepHold, type StepRow, type StepStatus } from './instance-queue.ts';
 import { planStep, type StepPlan, type StepScope } from './step-plan.ts';
+import { errorText, retryDelay } from './step-retries.ts';
 import type { StartRequest, WorkflowEngineDeps } from './workflow-engine.ts';
 
 /** The step being worked on: claimed by this worker, or handed on to it by the step before. */
@@ -39,10 +39,6 @@ interface Run {
 
 const RECORD_STEPS = new Set(['createRecord', 'updateRecord']);
 
-// Steps without side effects fail the same way however often they run: no retries for them.
-const DETERMINISTIC = new Set(['condition', 'switch', 'set', 'join', 'end', 'wait', 'approval', 'parallel', 'subWorkflow']);
-const DEFAULT_RETRY = { max: 5, backoff: 'PT10S' };
-const MAX_BACKOFF_MS = 3_600_000;
 /** Steps one worker runs back to back for an instance before it puts the rest back in the queue. */
 const MAX_CHAIN = 200;
 
@@ -61,17 +57,6 @@ function innermost(scope: string): { rowId: number; key: string; parent: string 
   return { rowId: Number(last.slice(0, colon)), key: last.slice(colon + 1), parent: cut < 0 ? '' : scope.slice(0, cut) };
 }
 
-function errorText(error: unknown): string {
-  if (error instanceof Error) return error.message.slice(0, 4000);
-  return String(error).slice(0, 4000);
-}
-
-/** Errors a retry cannot fix: bad data, refused permissions, expression failures. */
-function isPermanent(error: unknown): boolean {
-  if (error instanceof RetryableHttpError) return false;
-  if (error instanceof KubikiError) return error.status < 500 && ![409, 412, 423, 429].includes(error.status);
-  return false;
-}
 
 /**
  * Carries out a worker's claimed steps: plans each step, performs its effect, completes it (lease
@@ -435,12 +420,8 @@ export class StepRunner {
 
   private async failed(run: Run, current: Current, step: Step | undefined, error: unknown): Promise<void> {
     const message = errorText(error);
-    const retry = step && 'retry' in step && step.retry ? { ...DEFAULT_RETRY, ...step.retry } : DEFAULT_RETRY;
-    const retryable = step !== undefined && !DETERMINISTIC.has(step.type) && !isPermanent(error) && current.attempts <= retry.max;
-    if (retryable) {
-      // A record that changed under an optimistic write is simply read again: no back-off.
-      const raced = error instanceof KubikiError && error.code === 'version-mismatch';
-      const delay = raced ? 0 : Math.min(MAX_BACKOFF_MS, durationMs(retry.backoff) * 2 ** (current.attempts - 1));
+    const delay = retryDelay(step, current.attempts, error);
+    if (delay !== undefined) {
       this.log.warn({ instance: run.instance.id, step: current.key, attempts: current.attempts, err: error }, `workflow step failed; retrying in ${Math.round(delay / 1000)} s`);
       await this.queue.retryLater({ id: current.id, lease: run.lease }, message, delay);
       return;
