@@ -281,6 +281,13 @@ const migrations: CoreMigration[] = [
       await trx.raw('create index kubiki_outbox_created_at on ??.kubiki_outbox using brin (created_at)', [db.schema]);
     },
   },
+  {
+    name: '007-versioned-items-withdrawn',
+    async up(db, trx) {
+      // An admin took the item out of use (a workflow unpublished): shipped updates do not put it back.
+      await trx.raw('alter table ??.kubiki_versioned_items add column withdrawn boolean not null default false', [db.schema]);
+    },
+  },
 ];
 
 /** Serializes boot-time DDL across instances that start together on one database. */

@@ -93,7 +93,7 @@ export class VersionedStore<M> {
         });
         const published = existing?.published_version == null ? undefined
           : await this.versionsTable(trx).where({ item_id: s.id, version: existing.published_version }).first('origin');
-        if (!published || published.origin === 'default') {
+        if (!existing?.withdrawn && (!published || published.origin === 'default')) {
           await this.items(trx).where({ item_id: s.id }).update({ published_version: version, entity: this.item.entityOf(s.metadata), updated_at: trx.fn.now() });
         }
       }
@@ -187,10 +187,24 @@ export class VersionedStore<M> {
     const target = version ?? (await this.nextVersion(id)) - 1;
     await this.version(id, target);
     await this.db.knex.transaction(async (trx) => {
-      await this.items(trx).where({ item_id: id }).update({ published_version: target, updated_at: trx.fn.now() });
+      await this.items(trx).where({ item_id: id }).update({ published_version: target, withdrawn: false, updated_at: trx.fn.now() });
       await writeAudit(this.db, trx, {
         actor, action, plugin: 'core', entity: this.item.kind, recordId: id, requestId,
         changes: { publishedVersion: { before: r.published_version ?? null, after: target } },
+      });
+    });
+    return this.summary(id);
+  }
+
+  /** Takes the published version out of use (until one is published again); shipped updates respect it. */
+  async withdraw(id: string, actor: Principal, requestId?: string): Promise<ItemSummary & { shown: ItemVersion<M> }> {
+    const r = await this.row(id);
+    if (r.published_version == null) throw new KubikiError('conflict', `${this.item.noun} ${id} is not published`);
+    await this.db.knex.transaction(async (trx) => {
+      await this.items(trx).where({ item_id: id }).update({ published_version: null, withdrawn: true, updated_at: trx.fn.now() });
+      await writeAudit(this.db, trx, {
+        actor, action: 'unpublished', plugin: 'core', entity: this.item.kind, recordId: id, requestId,
+        changes: { publishedVersion: { before: r.published_version, after: null } },
       });
     });
     return this.summary(id);

@@ -140,6 +140,13 @@ export class WorkflowStore {
     return this.summary(id);
   }
 
+  /** Unpublishes: triggers and transitions stop; running instances finish on their version. */
+  async unpublish(id: string, actor: Principal, requestId?: string): Promise<WorkflowSummary> {
+    await this.store.withdraw(id, actor, requestId);
+    await this.afterPublish();
+    return this.summary(id);
+  }
+
   diff(id: string, from: number, to: number): Promise<string> {
     return this.store.diff(id, from, to);
   }

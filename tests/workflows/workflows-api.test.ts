@@ -89,4 +89,61 @@ describe('workflow definitions over REST', () => {
     const nobody = await t.userWith([]);
     expect((await t.api('GET', '/api/workflows', undefined, { token: nobody.token })).status).toBe(403);
   });
+
+  it('unpublishes: triggers stop, running instances finish, and a shipped update does not publish it again', async () => {
+    const dir = fs.mkdtempSync(path.join(repoRoot, 'tests/fixtures/.tmp-workflows-'));
+    try {
+      const source = `id: workflows.pause-then-note
+title: Pause then note
+kind: automation
+trigger: { type: manual }
+start: pause
+steps:
+  pause: { type: wait, duration: PT1S, next: note }
+  note: { type: set, variables: { done: "true" } }
+`;
+      fs.writeFileSync(path.join(dir, 'pause-then-note.yaml'), source);
+      const k2 = await startKubiki({ pluginDirs: [SHIPPED_PLUGINS], config: { workflowDirs: [dir] } });
+      try {
+        const running = await k2.api('POST', '/api/workflows/workflows.pause-then-note/run', {});
+        expect(running.status).toBe(202);
+        await k2.k.workflowRuntime.settle();
+        const off = await k2.api('POST', '/api/workflows/workflows.pause-then-note/unpublish');
+        expect(off.status).toBe(200);
+        expect(off.body.publishedVersion).toBeNull();
+        expect((await k2.api('POST', '/api/workflows/workflows.pause-then-note/unpublish')).status).toBe(409);
+        expect((await k2.api('POST', '/api/workflows/workflows.pause-then-note/run', {})).status).toBe(404);
+        await new Promise((r) => setTimeout(r, 1100));
+        await k2.k.workflowRuntime.settle();
+        expect((await k2.api('GET', `/api/workflows/instances/${running.body.instanceId}`)).body).toMatchObject({ status: 'completed', vars: { done: true } });
+        expect(await k2.count('kubiki_audit', { entity: 'workflows', record_id: 'workflows.pause-then-note', action: 'unpublished' })).toBe(1);
+        const { schema, adminToken } = k2;
+        await k2.close({ keepSchema: true });
+        // A new shipped version arrives (an upgrade): it is imported, but the admin's unpublish stands.
+        fs.writeFileSync(path.join(dir, 'pause-then-note.yaml'), source.replace('Pause then note', 'Pause, then note'));
+        const k3 = await startKubiki({ schema, adminToken, pluginDirs: [SHIPPED_PLUGINS], config: { workflowDirs: [dir] } });
+        try {
+          expect((await k3.api('GET', '/api/workflows/workflows.pause-then-note')).body).toBeDefined();
+          const summary = (await k3.api('GET', '/api/workflows')).body.data.find((w: { id: string }) => w.id === 'workflows.pause-then-note');
+          expect(summary).toMatchObject({ publishedVersion: null, latestVersion: 2 });
+          // Publishing again brings it back.
+          expect((await k3.api('POST', '/api/workflows/workflows.pause-then-note/publish', {})).body.publishedVersion).toBe(2);
+          expect((await k3.api('POST', '/api/workflows/workflows.pause-then-note/run', {})).status).toBe(202);
+        } finally {
+          await k3.close();
+        }
+      } catch (error) {
+        await k2.close().catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to unpublish without core.workflows.manage, or what does not exist', async () => {
+    const reader = await t.userWith(['core.workflows.read']);
+    expect((await t.api('POST', `/api/workflows/${ID}/unpublish`, undefined, { token: reader.token })).status).toBe(403);
+    expect((await t.api('POST', '/api/workflows/workflows.nope/unpublish')).status).toBe(404);
+  });
 });

@@ -33,6 +33,13 @@ export function workflowRoutes(router: Router, k: Kubiki): void {
 
   versionedRoutes(router, '/api/workflows', k.workflows, { read: 'core.workflows.read', manage: 'core.workflows.manage' });
 
+  // Stops an automation (or a lifecycle's guard) without deleting anything; publishing brings it back.
+  router.post('/api/workflows/:id/unpublish', async (ctx) => {
+    const principal = principalOf(ctx);
+    requireGrant(principal, 'core.workflows.manage');
+    ctx.body = await k.workflows.unpublish(ctx.params.id, principal, stateOf(ctx).requestId);
+  });
+
   router.get('/api/workflows/:id/diagram', async (ctx) => {
     requireGrant(principalOf(ctx), 'core.workflows.read');
     const raw = ctx.query.version;
