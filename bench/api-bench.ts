@@ -13,14 +13,13 @@
 // Env: BENCH_DURATION (s, default 10), BENCH_WARMUP (s, default 2),
 //      BENCH_DATABASE_URL (use this db instead of creating kubiki_bench_<pid>),
 //      BENCH_ADMIN_URL (db to CREATE/DROP DATABASE from, default local postgres).
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openBenchDatabase } from './bench-database.ts';
-import { errorText, installCleanupHandlers, onCleanup, runBenchmark } from './cleanup.ts';
+import { prepareServerBench } from './bench-database.ts';
+import { errorText, onCleanup, runBenchmark } from './cleanup.ts';
 import { freePort } from './free-port.ts';
 import { CONNECTIONS, runLoad } from './load-run.ts';
 import { CREATE_BODY, LIST_LIMIT, createOne, ensureRows, listPageSize, type Endpoint } from './api-client.ts';
@@ -181,12 +180,7 @@ function log(message: string): void {
 async function main(): Promise<number> {
   durationSec = secondsFromEnv('BENCH_DURATION', 10);
   warmupSec = secondsFromEnv('BENCH_WARMUP', 2);
-  installCleanupHandlers();
-  log('building dist/ (npm run build), as npm start does');
-  execFileSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'inherit' });
-  const database = await openBenchDatabase();
-  onCleanup(() => database.drop());
-  log(`database ${database.fresh ? 'created' : 'given'}: ${new URL(database.url).pathname.slice(1)}`);
+  const database = await prepareServerBench(repoRoot, log);
 
   const pgliteDir = await mkdtemp(join(tmpdir(), 'kubiki-bench-pglite-'));
   onCleanup(() => rm(pgliteDir, { recursive: true, force: true }));

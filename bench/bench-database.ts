@@ -1,6 +1,8 @@
 // The benchmark database: a fresh PostgreSQL database per run (dropped at the
 // end), or an explicit BENCH_DATABASE_URL that we use as-is and never drop.
 // A fresh database makes the "cold start" measurement include migrations.
+import { execFileSync } from 'node:child_process';
+import { installCleanupHandlers, onCleanup } from './cleanup.ts';
 import { userInfo } from 'node:os';
 import pg from 'pg';
 
@@ -69,4 +71,18 @@ export async function openBenchDatabase(): Promise<BenchDatabase> {
       }
     },
   };
+}
+
+/**
+ * The start of every benchmark that runs Kubiki as `npm start` does: cleanup handlers, the esbuild
+ * bundle built, and a fresh database dropped at the end.
+ */
+export async function prepareServerBench(repoRoot: string, log: (message: string) => void): Promise<BenchDatabase> {
+  installCleanupHandlers();
+  log('building dist/ (npm run build), as npm start does');
+  execFileSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'inherit' });
+  const database = await openBenchDatabase();
+  onCleanup(() => database.drop());
+  log(`database ${database.fresh ? 'created' : 'given'}: ${new URL(database.url).pathname.slice(1)}`);
+  return database;
 }

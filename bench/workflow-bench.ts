@@ -29,15 +29,14 @@
 //   per latency run, 0 skips them), --latency-rate N (organizations/s, 100),
 //   --database-url URL (use this database instead of a fresh one; same as BENCH_DATABASE_URL).
 // Env: BENCH_DURATION, BENCH_WARMUP (baseline seconds), BENCH_DATABASE_URL, BENCH_ADMIN_URL.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { openBenchDatabase } from './bench-database.ts';
-import { errorText, installCleanupHandlers, onCleanup, runBenchmark } from './cleanup.ts';
+import { prepareServerBench } from './bench-database.ts';
+import { errorText, onCleanup, runBenchmark } from './cleanup.ts';
 import { freePort } from './free-port.ts';
 import { runQueueBaseline } from './queue-baseline.ts';
 import { spawnServer, stopServer, waitHealthy, type ServerProcess } from './server-process.ts';
@@ -244,12 +243,7 @@ async function latencyPhase(db: WorkflowBenchDb, phase: Phase, label: string, vi
 async function main(): Promise<number> {
   const options = parseOptions();
   if (!options) return 0;
-  installCleanupHandlers();
-  log('building dist/ (npm run build), as npm start does');
-  execFileSync('npm', ['run', 'build', '--silent'], { cwd: repoRoot, stdio: 'inherit' });
-  const database = await openBenchDatabase();
-  onCleanup(() => database.drop());
-  log(`database ${database.fresh ? 'created' : 'given'}: ${new URL(database.url).pathname.slice(1)}`);
+  const database = await prepareServerBench(repoRoot, log);
 
   const cores = availableParallelism();
   const report: WorkflowReport = {

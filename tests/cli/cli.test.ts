@@ -1,9 +1,9 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CliSandbox, type CliRun } from '../helpers/cli-sandbox.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 // The `kubiki` command end to end, as a child process on its own database: a PGlite folder, or a
 // fresh schema of DATABASE_URL's database. Every spawn boots Kubiki (1–4 s), so they are few.
@@ -19,17 +19,6 @@ const PLUGIN_DIRS = 'plugins,tests/fixtures/plugins';
 function stateOf(listing: string, plugin: string): string | undefined {
   const line = listing.split('\n').find((l) => l.split(/\s+/)[0] === plugin);
   return line?.split(/\s+/)[3];
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address() as net.AddressInfo;
-      server.close(() => resolve(address.port));
-    });
-  });
 }
 
 afterAll(() => cli.cleanup());

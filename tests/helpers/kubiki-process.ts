@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot } from '../../core/config.ts';
 import type { CliSandbox } from './cli-sandbox.ts';
+import { freePort } from './free-port.ts';
 
 const OUTPUT_TAIL = 16_384;
 
@@ -24,17 +24,6 @@ export interface KubikiProcess {
   kill(): Promise<void>;
   /** SIGTERM (a graceful shutdown), SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address() as net.AddressInfo;
-      server.close(() => resolve(address.port));
-    });
-  });
 }
 
 // The last resort if the test process exits without afterAll (a crash, a hard timeout).

@@ -1,6 +1,6 @@
-import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SMTPServer } from 'smtp-server';
+import { freePort } from '../helpers/free-port.ts';
 import { startKubiki, type TestKubiki } from '../helpers/test-kubiki.ts';
 
 interface Received { from: string; to: string[]; raw: string }
@@ -23,17 +23,6 @@ function smtpServer(received: Received[]): SMTPServer {
         callback();
       });
     },
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
   });
 }
 
