@@ -49,7 +49,8 @@ export type ErrorCode =
   | 'transition-required'
   | 'invalid-signature'
   | 'task-closed'
-  | 'http-not-allowed';
+  | 'http-not-allowed'
+  | 'database-in-use';
 
 const titles: Record<ErrorCode, [status: number, title: string]> = {
   'validation-failed': [400, 'The request body is not valid'],
@@ -91,9 +92,15 @@ const titles: Record<ErrorCode, [status: number, title: string]> = {
   'invalid-signature': [401, 'The webhook signature is missing or wrong'],
   'task-closed': [409, 'The task is no longer open'],
   'http-not-allowed': [403, 'The host is not on the workflow HTTP allow-list'],
+  'database-in-use': [409, 'The embedded database is in use by another process'],
 };
 
+// Brand checked by isKubikiError: an error made by another copy of this module (a plugin loaded
+// beside a bundle, a second install in node_modules) is still recognised, where `instanceof` fails.
+const BRAND = Symbol.for('kubiki.error');
+
 export class KubikiError extends Error {
+  readonly [BRAND] = true;
   readonly code: ErrorCode;
   readonly status: number;
   readonly title: string;
@@ -132,4 +139,5 @@ export function fieldError(code: ErrorCode, field: string, rule: string, message
   return new KubikiError(code, message, { issues: [{ field, rule, message }] });
 }
 
-export const isKubikiError = (e: unknown): e is KubikiError => e instanceof KubikiError;
+export const isKubikiError = (e: unknown): e is KubikiError =>
+  typeof e === 'object' && e !== null && (e as { [BRAND]?: unknown })[BRAND] === true;

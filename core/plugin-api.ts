@@ -3,4 +3,4 @@ export { definePlugin } from './plugins/plugin-context.ts';
 export type { PluginContext, PluginModule, PluginRoute, MigrationContext, MigrationModule, KubikiEvent, ApiRecord, Principal, Notification, NotificationMessage, WorkflowAction, WorkflowActionContext, GuardedWrite, WriteGuard } from './plugins/plugin-context.ts';
 export type { EntityRepository, ListResult, ReadOptions, WriteOptions } from './entities/entity-repository.ts';
 export { SYSTEM } from './auth/principal.ts';
-export { KubikiError, fieldError } from './errors.ts';
+export { KubikiError, fieldError, isKubikiError } from './errors.ts';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Command } from 'commander';
 import { configFromEnv, type KubikiConfig } from '../config.ts';
-import { KubikiError } from '../errors.ts';
+import { KubikiError, isKubikiError } from '../errors.ts';
 import { Kubiki, coreVersion } from '../kernel.ts';
 import { SYSTEM } from '../auth/principal.ts';
 import { createLogger } from '../logger.ts';
@@ -219,7 +219,7 @@ users.command('token <username>').description('issue an API token for a user (pr
   }));
 
 program.parseAsync(process.argv).catch((error: unknown) => {
-  if (error instanceof KubikiError) {
+  if (isKubikiError(error)) {
     process.stderr.write(`kubiki: ${error.code}: ${error.message}\n`);
     for (const issue of error.issues) process.stderr.write(`  ${issue.field || '(body)'}: ${issue.message} [${issue.rule}]\n`);
   } else {

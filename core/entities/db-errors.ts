@@ -1,4 +1,4 @@
-import { KubikiError, fieldError } from '../errors.ts';
+import { KubikiError, isKubikiError, fieldError } from '../errors.ts';
 import type { EntityDefinition } from './entity-definition.ts';
 import { indexName } from './entity-table.ts';
 
@@ -13,7 +13,7 @@ const pgError = (e: unknown): PgError | undefined => (typeof e === 'object' && e
 
 /** PostgreSQL constraint errors → the client errors they mean, naming the field. Others pass through. */
 export function translateDbError(error: unknown, entity: EntityDefinition): unknown {
-  if (error instanceof KubikiError) return error;
+  if (isKubikiError(error)) return error;
   const e = pgError(error);
   if (!e?.code) return error;
   const fieldOf = (suffix: 'uniq' | 'fk') =>

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { v7 as uuidv7 } from 'uuid';
 import type { Database, Executor } from '../db/database.ts';
-import { KubikiError, fieldError } from '../errors.ts';
+import { KubikiError, isKubikiError, fieldError } from '../errors.ts';
 import { requireGrant, type Principal } from '../auth/principal.ts';
 import type { FieldChanges, WriteAction } from '../audit/audit-trail.ts';
 import { writeManyWithJournal, writeWithJournal, writeJournal, type WriteCompanion } from './write-journal.ts';
@@ -190,7 +190,7 @@ export class EntityRepository {
       try {
         return this.prepareCreate(input, options, grant);
       } catch (error) {
-        if (!(error instanceof KubikiError)) throw error;
+        if (!isKubikiError(error)) throw error;
         const issues = error.issues.map((issue) => ({ ...issue, field: issue.field ? `${i}.${issue.field}` : String(i) }));
         throw new KubikiError(error.code, `record ${i}: ${error.message}`, { issues, extra: error.extra });
       }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
-import { KubikiError, fieldError } from '../errors.ts';
+import { KubikiError, isKubikiError, fieldError } from '../errors.ts';
 import type { AuthService } from '../auth/auth-service.ts';
 import { readJsonBody } from './json-body.ts';
 import { stateOf } from './request-context.ts';
@@ -22,7 +22,7 @@ export function requestLifecycle(logger: Logger) {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw new KubikiError('route-not-found', `no route ${ctx.method} ${ctx.path}`);
     } catch (error) {
-      const known = error instanceof KubikiError ? error : undefined;
+      const known = isKubikiError(error) ? error : undefined;
       if (!known) log.error({ err: error, method: ctx.method, path: ctx.path }, 'request failed');
       const problem = known
         ? known.toProblem(ctx.path)

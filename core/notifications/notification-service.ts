@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Database, Executor } from '../db/database.ts';
-import { KubikiError, fieldError } from '../errors.ts';
+import { KubikiError, isKubikiError, fieldError } from '../errors.ts';
 import { requireGrant, type Principal } from '../auth/principal.ts';
 import { writeAudit, type FieldChanges } from '../audit/audit-trail.ts';
 import { isUuid } from '../entities/list-query.ts';
@@ -153,7 +153,7 @@ export class NotificationService {
       try {
         await this.deps.readDocument(a.documentId, actor);
       } catch (error) {
-        if (error instanceof KubikiError && error.code === 'not-found') {
+        if (isKubikiError(error) && error.code === 'not-found') {
           throw fieldError('reference-not-found', `attachments.${i}.documentId`, 'exists', `no stored document ${a.documentId}`);
         }
         throw error;

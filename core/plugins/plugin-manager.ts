@@ -5,7 +5,7 @@ import semver from 'semver';
 import type { Logger } from 'pino';
 import type { Database } from '../db/database.ts';
 import { bumpGeneration, withMigrationLock } from '../db/core-migrations.ts';
-import { KubikiError } from '../errors.ts';
+import { KubikiError, isKubikiError } from '../errors.ts';
 import { SYSTEM, type Principal } from '../auth/principal.ts';
 import { writeAudit } from '../audit/audit-trail.ts';
 import type { EntityRegistry } from '../entities/entity-registry.ts';
@@ -167,7 +167,7 @@ export class PluginManager {
         await this.runSeeds(p, trx);
         await this.createRoles(p, trx);
       } catch (error) {
-        if (error instanceof KubikiError && error.status < 500) throw error;
+        if (isKubikiError(error) && error.status < 500) throw error;
         throw new KubikiError('migration-failed', `installing plugin ${name} failed, nothing was changed: ${(error as Error).message}`, { cause: error });
       }
       await this.deps.db.table('kubiki_plugins', trx).insert({ name, version: p.manifest.version, state: 'installed' });
@@ -243,7 +243,7 @@ export class PluginManager {
         await this.syncTables(p, trx);
         await this.runMigrations(p, trx);
       } catch (error) {
-        if (error instanceof KubikiError) throw error;
+        if (isKubikiError(error)) throw error;
         throw new KubikiError('migration-failed', `upgrading plugin ${name} from ${from} to ${version} failed, nothing was changed: ${(error as Error).message}`, { cause: error });
       }
       await this.deps.db.table('kubiki_plugins', trx).where({ name }).update({ version, updated_at: trx.fn.now() });
@@ -295,7 +295,7 @@ export class PluginManager {
           await repo.create(record, { actor: SYSTEM, trx });
         } catch (error) {
           // A seed the plugin ships is the plugin's bug, not the installing admin's bad request (no 4xx).
-          const why = error instanceof KubikiError && error.issues.length ? error.issues.map((e) => `${e.field}: ${e.message}`).join('; ') : (error as Error).message;
+          const why = isKubikiError(error) && error.issues.length ? error.issues.map((e) => `${e.field}: ${e.message}`).join('; ') : (error as Error).message;
           throw new KubikiError('migration-failed', `plugin ${p.manifest.name}: seed ${file}, record ${i + 1}: ${why}`, { cause: error });
         }
       }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import Handlebars from 'handlebars';
-import { KubikiError } from '../errors.ts';
+import { KubikiError, isKubikiError } from '../errors.ts';
 import { DOCUMENT_HELPERS, registerDocumentHelpers } from './document-helpers.ts';
 
 type Render = (data: unknown) => string;
@@ -120,7 +120,7 @@ export class TemplateEngine {
     try {
       return compiled.render(data);
     } catch (error) {
-      if (error instanceof KubikiError) throw error;
+      if (isKubikiError(error)) throw error;
       // Helpers throw on data they cannot format (an amount that is not a decimal…): the data's fault.
       throw new KubikiError('validation-failed', `the template could not be rendered: ${(error as Error).message}`, {
         issues: [{ field: 'data', rule: 'render', message: (error as Error).message }],

@@ -1,4 +1,4 @@
-import { definePlugin, KubikiError, SYSTEM, type ApiRecord, type KubikiEvent, type PluginContext } from 'kubiki/plugin';
+import { definePlugin, isKubikiError, SYSTEM, type ApiRecord, type KubikiEvent, type PluginContext } from 'kubiki/plugin';
 import type { Knex } from 'knex';
 import { quoteTotals } from './quote-math.ts';
 import { customerRoutes } from './routes/customers.ts';
@@ -31,7 +31,7 @@ async function recordOrNull(ctx: PluginContext, entity: string, id: string, trx?
   try {
     return await ctx.repository(entity).get(id, { actor: SYSTEM, trx });
   } catch (error) {
-    if (error instanceof KubikiError && error.code === 'not-found') return null;
+    if (isKubikiError(error) && error.code === 'not-found') return null;
     throw error;
   }
 }

@@ -1,6 +1,6 @@
 import type { RouterContext } from '@koa/router';
 import type { Knex } from 'knex';
-import { definePlugin, KubikiError, fieldError, SYSTEM, type PluginContext, type Principal, type ApiRecord, type KubikiEvent, type GuardedWrite } from 'kubiki/plugin';
+import { definePlugin, KubikiError, isKubikiError, fieldError, SYSTEM, type PluginContext, type Principal, type ApiRecord, type KubikiEvent, type GuardedWrite } from 'kubiki/plugin';
 import { Ledger, parseEntry, type EntryInput, type ParsedEntry } from './ledger.ts';
 import { Documents, INVOICE_COMPUTED, PAYMENT_COMPUTED, computeTotals, type InvoiceLine } from './documents.ts';
 import { Reports, toCsv, type Report } from './reports.ts';
@@ -93,7 +93,7 @@ export default definePlugin({
       try {
         record = await ctx.repository(entity).get(event.recordId, { actor: SYSTEM });
       } catch (error) {
-        if (error instanceof KubikiError && error.code === 'not-found') return;
+        if (isKubikiError(error) && error.code === 'not-found') return;
         throw error;
       }
       for (const rule of rules) {
@@ -357,7 +357,7 @@ export default definePlugin({
       });
     } catch (error) {
       // No CRM plugin in this installation: nobody to show the balance to.
-      if (!(error instanceof KubikiError)) throw error;
+      if (!isKubikiError(error)) throw error;
     }
 
     // ── Workflow action: post an invoice from a workflow step (e.g. after a CRM deal is won) ──

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { KubikiError, fieldError, SYSTEM, type PluginContext, type Principal, type ApiRecord } from 'kubiki/plugin';
+import { KubikiError, isKubikiError, fieldError, SYSTEM, type PluginContext, type Principal, type ApiRecord } from 'kubiki/plugin';
 import { Decimal, amountField, bodyObject, elevated, isDate, isObject, isUuid, money, refuseUnknown } from './util.ts';
 
 export interface LineInput { account: string; debit?: string; credit?: string; organization?: string }
@@ -146,7 +146,7 @@ export class Ledger {
         try {
           await trx.transaction((sp) => this.ctx.repository('finance.periods').create({ month, status: 'open' }, { actor: SYSTEM, trx: sp }));
         } catch (error) {
-          if (!(error instanceof KubikiError && error.code === 'unique-violation')) throw error;
+          if (!(isKubikiError(error) && error.code === 'unique-violation')) throw error;
         }
       }
       rows = await read();

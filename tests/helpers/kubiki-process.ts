@@ -1,4 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { repoRoot } from '../../core/config.ts';
 import type { CliSandbox } from './cli-sandbox.ts';
@@ -37,9 +39,14 @@ function track(child: ChildProcess): void {
   live.add(child);
 }
 
-export async function spawnKubiki(sandbox: CliSandbox, name: string, adminToken: string, env: Record<string, string> = {}): Promise<KubikiProcess> {
+/**
+ * `bundle`: the folder of a build made by `npm run build` (see buildBundle) — the process then runs
+ * `node <bundle>/main.js start` exactly as `npm start` does, instead of the sources through tsx.
+ */
+export async function spawnKubiki(sandbox: CliSandbox, name: string, adminToken: string, env: Record<string, string> = {}, options: { bundle?: string } = {}): Promise<KubikiProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'core/cli/main.ts', 'start', '--port', String(port)], {
+  const entry = options.bundle ? [path.join(options.bundle, 'main.js')] : ['--import', 'tsx', 'core/cli/main.ts'];
+  const child = spawn(process.execPath, [...entry, 'start', '--port', String(port)], {
     cwd: repoRoot, env: sandbox.env({ KUBIKI_ADMIN_TOKEN: adminToken, ...env }), stdio: ['ignore', 'pipe', 'pipe'],
   });
   track(child);
@@ -91,3 +98,15 @@ export async function spawnKubiki(sandbox: CliSandbox, name: string, adminToken:
   };
   return p;
 }
+
+/**
+ * Builds the bundle `npm start` runs (`npm run build`, the same script) into a folder of its own
+ * inside the repository (so its bare imports find node_modules); returns the folder.
+ */
+export function buildBundle(): string {
+  const dir = path.join(repoRoot, '.kubiki', `test-bundle-${process.pid}-${Date.now()}`);
+  execFileSync('npm', ['run', 'build', '--silent', '--', `--outdir=${dir}`], { cwd: repoRoot, stdio: 'pipe' });
+  return dir;
+}
+
+export const removeBundle = (dir: string): void => fs.rmSync(dir, { recursive: true, force: true });

@@ -8,7 +8,7 @@
 import type { Principal } from '../../auth/principal.ts';
 import type { EntityRepository } from '../../entities/entity-repository.ts';
 import { diffFields, normalizeFields } from '../../entities/record-codec.ts';
-import { KubikiError, fieldError, type FieldIssue } from '../../errors.ts';
+import { KubikiError, isKubikiError, fieldError, type FieldIssue } from '../../errors.ts';
 import type { Step, Transition, WorkflowDefinition } from '../workflow-definition.ts';
 import { hostAllowed } from './http-request.ts';
 import { evaluate, planStep, type StepPlan, type StepScope } from './step-plan.ts';
@@ -343,7 +343,7 @@ async function run(definition: WorkflowDefinition, request: DryRunRequest, deps:
           try {
             child = await deps.publishedDefinition(plan.workflow);
           } catch (error) {
-            if (error instanceof KubikiError) throw new WalkFailure(`sub-workflow ${plan.workflow}: ${error.message}`, key);
+            if (isKubikiError(error)) throw new WalkFailure(`sub-workflow ${plan.workflow}: ${error.message}`, key);
             throw error;
           }
           // Like the engine: the child is about the parent's record and gets the step's input.
@@ -379,7 +379,7 @@ async function run(definition: WorkflowDefinition, request: DryRunRequest, deps:
     result.outcome = 'failed';
     if (error instanceof WalkFailure) {
       result.error = { step: error.step, message: error.message, ...(error.issues ? { issues: error.issues } : {}) };
-    } else if (error instanceof KubikiError) {
+    } else if (isKubikiError(error)) {
       const first = error.issues[0];
       result.error = { step: current, message: error.message, ...(first && first.field ? { field: first.field } : {}), ...(error.issues.length > 1 ? { issues: error.issues } : {}) };
     } else {
@@ -473,7 +473,7 @@ function checkTransition(definition: WorkflowDefinition, transition: Transition,
     try {
       value = evaluate(transition.condition, scope, where);
     } catch (error) {
-      if (!(error instanceof KubikiError)) throw error;
+      if (!isKubikiError(error)) throw error;
       result.outcome = 'failed';
       result.error = { message: error.message, field: where };
       return false;

@@ -1,6 +1,6 @@
 import type { Ajv } from 'ajv';
 import type { Database } from '../../db/database.ts';
-import { KubikiError, fieldError } from '../../errors.ts';
+import { KubikiError, isKubikiError, fieldError } from '../../errors.ts';
 import { requireGrant, SYSTEM, type Principal } from '../../auth/principal.ts';
 import { PermissionSet } from '../../auth/permissions.ts';
 import { toFieldIssues } from '../../entities/ajv.ts';
@@ -162,7 +162,7 @@ export class LifecycleTransitions {
         return result;
       });
     } catch (error) {
-      if (error instanceof KubikiError && error.code === 'version-mismatch' && version === undefined) {
+      if (isKubikiError(error) && error.code === 'version-mismatch' && version === undefined) {
         throw new KubikiError('transition-not-allowed', `the record changed while "${name}" was being taken (another transition or edit); reload it and try again`, { extra: { state: from } });
       }
       throw error;

@@ -4,7 +4,7 @@
 
 import { compileExpression, type ExpressionContext } from '../expressions.ts';
 import type { ApprovalMode, Mapping, Step } from '../workflow-definition.ts';
-import { KubikiError } from '../../errors.ts';
+import { KubikiError, isKubikiError } from '../../errors.ts';
 import { addDuration } from './durations.ts';
 
 /** Everything an expression may see while a step runs. */
@@ -43,7 +43,7 @@ export function evaluate(source: string, scope: StepScope, where: string): unkno
   try {
     return compileExpression(source).evaluate(context(scope));
   } catch (error) {
-    if (error instanceof KubikiError) {
+    if (isKubikiError(error)) {
       throw new KubikiError('validation-failed', `${where}: ${error.message}`, { issues: [{ field: where, rule: 'expression-evaluation', message: error.message }] });
     }
     throw error;

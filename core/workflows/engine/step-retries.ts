@@ -1,4 +1,4 @@
-import { KubikiError } from '../../errors.ts';
+import { isKubikiError } from '../../errors.ts';
 import type { Step } from '../workflow-definition.ts';
 import { durationMs } from './durations.ts';
 import { RetryableHttpError } from './http-request.ts';
@@ -14,10 +14,14 @@ export function errorText(error: unknown): string {
   return String(error).slice(0, 4000);
 }
 
-/** Errors a retry cannot fix: bad data, refused permissions, expression failures. */
+/**
+ * Errors a retry cannot fix: bad data, refused permissions, expression failures, and a record in
+ * the wrong state (409: posting a paid invoice fails the same way every time). A record changed
+ * under an optimistic write (412), a lock (423) and a rate limit (429) pass, so they are retried.
+ */
 function isPermanent(error: unknown): boolean {
   if (error instanceof RetryableHttpError) return false;
-  if (error instanceof KubikiError) return error.status < 500 && ![409, 412, 423, 429].includes(error.status);
+  if (isKubikiError(error)) return error.status < 500 && ![412, 423, 429].includes(error.status);
   return false;
 }
 
@@ -29,6 +33,6 @@ export function retryDelay(step: Step | undefined, attempts: number, error: unkn
   const retry = step && 'retry' in step && step.retry ? { ...DEFAULT_RETRY, ...step.retry } : DEFAULT_RETRY;
   if (step === undefined || DETERMINISTIC.has(step.type) || isPermanent(error) || attempts > retry.max) return undefined;
   // A record that changed under an optimistic write is simply read again: no back-off.
-  if (error instanceof KubikiError && error.code === 'version-mismatch') return 0;
+  if (isKubikiError(error) && error.code === 'version-mismatch') return 0;
   return Math.min(MAX_BACKOFF_MS, durationMs(retry.backoff) * 2 ** (attempts - 1));
 }

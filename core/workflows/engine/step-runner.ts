@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Executor } from '../../db/database.ts';
-import { KubikiError } from '../../errors.ts';
+import { KubikiError, isKubikiError } from '../../errors.ts';
 import { SYSTEM, type Principal } from '../../auth/principal.ts';
 import { PermissionSet } from '../../auth/permissions.ts';
 import type { EntityRepository } from '../../entities/entity-repository.ts';
@@ -82,7 +82,7 @@ export class StepRunner {
     try {
       return await this.deps.repository(entity).get(recordId, { actor: SYSTEM });
     } catch (error) {
-      if (!(error instanceof KubikiError) || error.code !== 'not-found') throw error;
+      if (!isKubikiError(error) || error.code !== 'not-found') throw error;
       // A deleted record: what it was, from the event that triggered the instance.
       const changes = (instance.trigger.changes ?? {}) as Record<string, { before?: unknown }>;
       const before = Object.fromEntries(Object.entries(changes).map(([k, v]) => [k, v?.before]).filter(([, v]) => v !== null && v !== undefined));

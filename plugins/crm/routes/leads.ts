@@ -1,4 +1,4 @@
-import { KubikiError, type ApiRecord, type PluginContext, type Principal } from 'kubiki/plugin';
+import { KubikiError, isKubikiError, type ApiRecord, type PluginContext, type Principal } from 'kubiki/plugin';
 import type { Knex } from 'knex';
 import { bad, bodyObject, listRecords, normalizeEmail, normalizePhone, onlyParams, uuidParam, UUID } from '../util.ts';
 
@@ -76,7 +76,7 @@ export function leadRoutes(ctx: PluginContext): void {
           try {
             organization = await ctx.repository('base.organizations').get(body.organization, { actor: principal, trx });
           } catch (error) {
-            if (error instanceof KubikiError && error.code === 'not-found') throw bad('organization', 'exists', `organization ${body.organization} does not exist`);
+            if (isKubikiError(error) && error.code === 'not-found') throw bad('organization', 'exists', `organization ${body.organization} does not exist`);
             throw error;
           }
           reused.organization = true;
