@@ -3,6 +3,7 @@ import knexFactory, { type Knex } from 'knex';
 import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import fs from 'node:fs';
+import { lockDataDir } from './data-dir-lock.ts';
 
 export type { Knex };
 /** A knex handle or an open transaction: repositories accept either. */
@@ -52,6 +53,8 @@ export class Database {
     private readonly owned: boolean,
     /** PostgreSQL connection string, when known: LISTEN needs a connection of its own. */
     readonly url?: string,
+    /** Runs after the handle is closed (releases the PGlite folder's lock). */
+    private readonly onClose: () => void = () => {},
   ) {}
 
   /** The channel on which writes with heard events notify every process of this schema. */
@@ -90,7 +93,11 @@ export class Database {
   }
 
   async close(): Promise<void> {
-    if (this.owned) await this.knex.destroy();
+    try {
+      if (this.owned) await this.knex.destroy();
+    } finally {
+      this.onClose();
+    }
   }
 }
 
@@ -137,7 +144,13 @@ export async function openDatabase(options: DatabaseOptions): Promise<Database> 
   } else if (options.databaseUrl) {
     db = new Database(connectPostgres(options.databaseUrl), options.dbSchema, 'postgres', true, options.databaseUrl);
   } else {
-    db = new Database(await connectPglite(options.dataDir), options.dbSchema, 'pglite', true);
+    const release = options.dataDir.startsWith('memory://') ? () => {} : lockDataDir(options.dataDir);
+    try {
+      db = new Database(await connectPglite(options.dataDir), options.dbSchema, 'pglite', true, undefined, release);
+    } catch (error) {
+      release();
+      throw error;
+    }
   }
   await db.ensureSchema();
   return db;

@@ -95,6 +95,14 @@ describe('kubiki CLI', { timeout: 120_000 }, () => {
       }
       expect((await fetch(`${url}/api/users`)).status).toBe(401);
 
+      if (!process.env.DATABASE_URL) {
+        // A second process on the server's PGlite folder is refused in a sentence, not a WASM crash.
+        const busy = await kubiki(['plugins']);
+        expect(busy.code, busy.stdout + busy.stderr).toBe(1);
+        expect(busy.stderr).toMatch(new RegExp(`^kubiki: database-in-use: .* in use by process ${server.child.pid} \\(kubiki start`, 'm'));
+        expect(busy.stderr).not.toMatch(/RuntimeError|Aborted/);
+      }
+
       server.child.kill('SIGTERM');
       const run = await server;
       expect(run.code, run.stdout + run.stderr).toBe(0);
@@ -102,6 +110,16 @@ describe('kubiki CLI', { timeout: 120_000 }, () => {
     } finally {
       if (!exited && server.child.exitCode === null) server.child.kill('SIGKILL');
     }
+  });
+
+  it.skipIf(!!process.env.DATABASE_URL)('takes over the PGlite lock a killed process left behind', async () => {
+    const lockFile = path.join(tmp, 'data', 'kubiki.lock');
+    expect(fs.existsSync(lockFile)).toBe(false); // the server released it on SIGTERM
+    const gone = kubiki(['--version']);
+    await gone; // its pid now belongs to no process
+    fs.writeFileSync(lockFile, JSON.stringify({ pid: gone.child.pid, command: 'start', startedAt: '2026-01-01T00:00:00Z' }));
+    expect(stateOf(await ok(['plugins']), 'base')).toBe('enabled');
+    expect(fs.existsSync(lockFile)).toBe(false);
   });
 
   it('exits 1 naming the error code when a plugin dependency is missing', async () => {
