@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,13 +7,11 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isKubikiError } from '../../core/errors.ts';
 import { PdfRenderer } from '../../core/templates/pdf-renderer.ts';
+import { pdfSkipNote, skipPdf } from '../helpers/pdf-tools.ts';
 
 // HTML → PDF through the Debian Chromium. One renderer (one browser) serves the whole file.
-// Without Chromium or pdftotext the rendering tests skip locally, but fail on CI, whose .ci/run
-// installs both.
-
-const hasPdfTools = new PdfRenderer().available() && spawnSync('pdftotext', ['-v']).error === undefined;
-const requirePdfTools = Boolean(process.env.CI);
+// Without Chromium or pdftotext the rendering tests skip (and say so), but fail on CI: .ci/run
+// installs both and requires them (tests/helpers/pdf-tools.ts).
 
 let dir: string;
 let renderer: PdfRenderer;
@@ -78,7 +76,7 @@ const invoice = (number: string, extraBody = '', extraHead = ''): string => `<!d
   ${extraBody}
 </body></html>`;
 
-describe.skipIf(!hasPdfTools && !requirePdfTools)('PdfRenderer with Chromium', () => {
+describe.skipIf(skipPdf)(`PdfRenderer with Chromium${pdfSkipNote}`, () => {
   it('renders an A4 invoice with Cyrillic text to a PDF whose text can be read back', async () => {
     const pdf = await renderer.render(invoice('INV-2026-0042'), { paper: 'A4' });
     expect(pdf.subarray(0, 5).toString('latin1')).toBe('%PDF-');
