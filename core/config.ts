@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { KubikiError } from './errors.ts';
+import { VAT_ROUNDINGS, type VatRounding } from './money/document-totals.ts';
 
 export interface KubikiConfig {
   /** PostgreSQL connection string; when absent Kubiki runs on embedded PGlite. */
@@ -47,6 +48,8 @@ export interface KubikiConfig {
   workflowRetentionDays: number;
   /** How often date-relative triggers look for records that came due. */
   workflowScanMs: number;
+  /** Where document VAT is rounded: per line (the Russian invoice's way, default) or per rate group. */
+  vatRounding: VatRounding;
 }
 
 /**
@@ -86,6 +89,12 @@ function smtpUrl(raw: string | undefined): string | undefined {
   return raw;
 }
 
+function vatRounding(raw: string | undefined): VatRounding {
+  if (raw === undefined || raw === '') return 'line';
+  if ((VAT_ROUNDINGS as readonly string[]).includes(raw)) return raw as VatRounding;
+  throw new KubikiError('config-invalid', `KUBIKI_VAT_ROUNDING must be one of ${VAT_ROUNDINGS.join(', ')}, got "${raw}"`);
+}
+
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<KubikiConfig> = {}): KubikiConfig {
   const dbSchema = env.KUBIKI_DB_SCHEMA || 'public';
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(dbSchema)) {
@@ -117,6 +126,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     workflowHttpAllow: list(env.KUBIKI_WORKFLOW_HTTP_ALLOW).map((h) => h.toLowerCase()),
     workflowRetentionDays: intEnv(env, 'KUBIKI_WORKFLOW_RETENTION_DAYS', 90),
     workflowScanMs: intEnv(env, 'KUBIKI_WORKFLOW_SCAN_MS', 60_000),
+    vatRounding: vatRounding(env.KUBIKI_VAT_ROUNDING),
     ...overrides,
   };
 }

@@ -33,7 +33,7 @@ import { discoverWorkflows } from './workflows/workflow-catalog.ts';
 import { NotificationService } from './notifications/notification-service.ts';
 import { smtpTransport, type EmailTransport } from './notifications/email-transport.ts';
 import { WorkflowRuntime } from './workflows/engine/workflow-runtime.ts';
-import type { WriteGuard } from './plugins/plugin-context.ts';
+import type { FieldComputer, WriteGuard } from './plugins/plugin-context.ts';
 import { createApp } from './http/app.ts';
 
 export const coreVersion: string = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -92,6 +92,8 @@ export class Kubiki {
   private readonly repositories = new Map<string, EntityRepository>();
   /** Plugins' guards on their entities' writes (`ctx.guardWrites`), checked while the plugin is enabled. */
   private readonly writeGuards = new Map<string, { plugin: string; guard: WriteGuard }[]>();
+  /** Plugins' computed fields (`ctx.computeFields`), one per entity, applied while the plugin is enabled. */
+  private readonly fieldComputers = new Map<string, { plugin: string; compute: FieldComputer }>();
   private generation = 0;
   private refreshTimer?: NodeJS.Timeout;
   private server?: Server;
@@ -117,6 +119,8 @@ export class Kubiki {
       workflowAction: (plugin, name, action) => this.workflowRuntime.actions.register(plugin, name, action),
       userContact: (id) => this.auth.contact(id),
       guardWrites: (plugin, entity, guard) => this.writeGuards.set(entity, [...(this.writeGuards.get(entity) ?? []), { plugin, guard }]),
+      computeFields: (plugin, entity, compute) => this.fieldComputers.set(entity, { plugin, compute }),
+      vatRounding: config.vatRounding,
     });
     this.auth = new AuthService(db, config.sessionTtlSeconds);
     this.customFields = new CustomFields(db, this.registry);
@@ -216,6 +220,10 @@ export class Kubiki {
           for (const { plugin, guard } of this.writeGuards.get(entity.qualifiedName) ?? []) {
             if (this.plugins.isEnabled(plugin)) guard({ action, fields, current, actor: options.actor, trusted: options.viaTransition === true });
           }
+        },
+        computeFields: async (entity, write) => {
+          const computer = this.fieldComputers.get(entity.qualifiedName);
+          return computer && this.plugins.isEnabled(computer.plugin) ? computer.compute(write) : undefined;
         },
       });
       this.repositories.set(qualifiedName, repo);

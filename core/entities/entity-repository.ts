@@ -6,6 +6,7 @@ import { requireGrant, type Principal } from '../auth/principal.ts';
 import type { FieldChanges, WriteAction } from '../audit/audit-trail.ts';
 import { writeManyWithJournal, writeWithJournal, writeJournal, type WriteCompanion } from './write-journal.ts';
 import { toFieldIssues } from './ajv.ts';
+import { applyComputed, refuseReadOnlyInput } from './computed-fields.ts';
 import type { EntityDefinition } from './entity-definition.ts';
 import type { EntityRegistry } from './entity-registry.ts';
 import { refTable } from './entity-table.ts';
@@ -50,6 +51,18 @@ export interface RepositoryHooks {
   isHeard(eventType: string): boolean;
   /** Checks (and may complete) a write before validation: lifecycles guard their state field here. */
   guardWrite?(entity: EntityDefinition, action: 'create' | 'update', fields: Record<string, unknown>, options: WriteOptions, current?: Record<string, unknown>): void;
+  /** The entity plugin's computed fields for the record as it will be written (undefined: none). */
+  computeFields?(entity: EntityDefinition, write: ComputeRequest): Promise<Record<string, unknown> | undefined>;
+}
+
+export interface ComputeRequest {
+  action: 'create' | 'update';
+  /** Every field of the record as it will be written (validated), computed fields as they were. */
+  fields: Readonly<Record<string, unknown>>;
+  current?: Readonly<Record<string, unknown>>;
+  actor: Principal;
+  /** The write's transaction or connection: read other records in it. */
+  exec: Executor;
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -141,7 +154,7 @@ export class EntityRepository {
   }
 
   /** Checks one new record and makes its row: what `create` and `createMany` share. */
-  private prepareCreate(input: unknown, options: WriteOptions, grant: string): { id: string; values: Record<string, unknown>; row: Row } {
+  private async prepareCreate(input: unknown, options: WriteOptions, grant: string): Promise<{ id: string; values: Record<string, unknown>; row: Row }> {
     if (!isPlainObject(input)) throw fieldError('validation-failed', '', 'type', 'the body must be a JSON object');
     const fields: Record<string, unknown> = {};
     let id: string = uuidv7();
@@ -157,7 +170,14 @@ export class EntityRepository {
       throw new KubikiError('forbidden', `${options.actor.username} may create only their own ${this.entity.qualifiedName} records: set ${this.entity.ownerField} to their user id`, { extra: { permission: this.permission('create') } });
     }
     this.hooks.guardWrite?.(this.entity, 'create', fields, options);
+    const given = { ...fields };
     this.validate(fields);
+    const computed = await this.hooks.computeFields?.(this.entity, { action: 'create', fields, actor: options.actor, exec: options.trx ?? this.db.knex });
+    if (computed) {
+      applyComputed(fields, computed);
+      this.validate(fields);
+    }
+    if (!options.viaTransition) refuseReadOnlyInput(this.entity, given, fields);
     const values = normalizeFields(this.entity, fields);
     const actorId = options.actor.userId;
     return { id, values, row: { id, ...fieldsToColumns(this.entity, values), createdBy: actorId, updatedBy: actorId } };
@@ -166,7 +186,7 @@ export class EntityRepository {
   async create(input: unknown, options: WriteOptions): Promise<ApiRecord> {
     // An ":own" create grant allows creating records the actor will own (createdBy is the actor).
     const grant = requireGrant(options.actor, this.permission('create'), true);
-    const { id, values, row: columns } = this.prepareCreate(input, options, grant);
+    const { id, values, row: columns } = await this.prepareCreate(input, options, grant);
     const insert = this.table(options.trx).insert(columns).returning('*');
     // One statement writes the record, its audit row and its event: no transaction round trips.
     const row = await this.inTransaction(options, () => writeWithJournal(this.db, options.trx ?? this.db.knex, insert, {
@@ -186,15 +206,15 @@ export class EntityRepository {
     if (!Array.isArray(inputs)) throw fieldError('validation-failed', '', 'type', 'give an array of records');
     if (inputs.length > MAX_BATCH) throw fieldError('validation-failed', '', 'maxItems', `at most ${MAX_BATCH} records at once`);
     if (inputs.length === 0) return [];
-    const prepared = inputs.map((input, i) => {
+    const prepared = await Promise.all(inputs.map(async (input, i) => {
       try {
-        return this.prepareCreate(input, options, grant);
+        return await this.prepareCreate(input, options, grant);
       } catch (error) {
         if (!isKubikiError(error)) throw error;
         const issues = error.issues.map((issue) => ({ ...issue, field: issue.field ? `${i}.${issue.field}` : String(i) }));
         throw new KubikiError(error.code, `record ${i}: ${error.message}`, { issues, extra: error.extra });
       }
-    });
+    }));
     const insert = this.table(options.trx).insert(prepared.map((p) => p.row)).returning('*');
     const heard = this.hooks.isHeard(`${this.entity.qualifiedName}.created`);
     const rows = await this.inTransaction(options, () => writeManyWithJournal(this.db, options.trx ?? this.db.knex, insert, prepared.map((p) => ({
@@ -249,10 +269,18 @@ export class EntityRepository {
     // Validated first (ajv may fill defaults), then normalized to what the database will hand back,
     // so the journal can be written in the UPDATE's own statement.
     this.validate(merged);
+    const computed = await this.hooks.computeFields?.(this.entity, { action: 'update', fields: merged, current: before, actor: options.actor, exec });
+    if (computed) {
+      applyComputed(merged, computed);
+      this.validate(merged);
+    }
+    if (!options.viaTransition) refuseReadOnlyInput(this.entity, requested, merged, before);
     const normalized = normalizeFields(this.entity, merged);
     const changes = diffFields(before, normalized);
     const changed = Object.fromEntries(Object.keys(changes).map((name) => [name, normalized[name] ?? null]));
-    this.hooks.guardWrite?.(this.entity, 'update', changed, options, before);
+    // Guards judge what the writer changed; computed fields are the entity plugin's own.
+    const guarded = computed ? Object.fromEntries(Object.entries(changed).filter(([name]) => !(name in computed))) : changed;
+    this.hooks.guardWrite?.(this.entity, 'update', guarded, options, before);
     if (Object.keys(changed).length === 0) {
       options.companion?.receive(undefined);
       return rowToRecord(this.entity, row);
@@ -278,6 +306,17 @@ export class EntityRepository {
       await this.table(trx).where({ id }).delete();
       await this.journal(trx, 'deleted', row, diffFields(rowToFields(this.entity, row), {}), options);
     });
+  }
+
+  /**
+   * The record's fields with its computed fields filled in, as a write would store them (the dry
+   * run shows what the engine would write). `fields` must be valid; nothing is written.
+   */
+  async withComputedFields(fields: Record<string, unknown>, options: ReadOptions & { current?: Record<string, unknown> }): Promise<Record<string, unknown>> {
+    const out = { ...fields };
+    const computed = await this.hooks.computeFields?.(this.entity, { action: options.current ? 'update' : 'create', fields: out, current: options.current, actor: options.actor, exec: options.trx ?? this.db.knex });
+    if (computed) applyComputed(out, computed);
+    return out;
   }
 
   private validate(fields: Record<string, unknown>): void {

@@ -2,7 +2,8 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { RouterContext } from '@koa/router';
 import type { Executor } from '../db/database.ts';
-import type { EntityRepository } from '../entities/entity-repository.ts';
+import type { ComputeRequest, EntityRepository } from '../entities/entity-repository.ts';
+import type { DocumentLine, DocumentTotals, VatRounding } from '../money/document-totals.ts';
 import type { EventHandler } from '../events/event-dispatcher.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { PluginManifest } from './plugin-manifest.ts';
@@ -15,6 +16,8 @@ import type { WorkflowAction } from '../workflows/engine/workflow-actions.ts';
 export type { KubikiEvent } from '../events/outbox.ts';
 export type { WorkflowAction, WorkflowActionContext } from '../workflows/engine/workflow-actions.ts';
 export type { ApiRecord } from '../entities/record-codec.ts';
+export type { ComputeRequest } from '../entities/entity-repository.ts';
+export type { DocumentLine, DocumentTotals, LineTotals, VatGroup, VatRounding } from '../money/document-totals.ts';
 export type { Principal } from '../auth/principal.ts';
 export type { DocumentTotalsProvider } from '../templates/document-data.ts';
 export type { StoredDocument } from '../templates/document-service.ts';
@@ -74,6 +77,14 @@ export interface PluginContext {
    * plugin's own state-machine code) pass through here too, so the guard decides.
    */
   guardWrites(entity: string, guard: WriteGuard): void;
+  /**
+   * Computes the `readOnly` fields of one of this plugin's entities (totals, derived amounts) in
+   * every write, wherever it comes from: return their values (null clears one). Runs inside the
+   * write, after validation of what was given; the result is validated again. One per entity.
+   */
+  computeFields(entity: string, compute: FieldComputer): void;
+  /** Document totals under the company's VAT rounding policy (KUBIKI_VAT_ROUNDING): the one money computation. */
+  readonly money: Money;
   /** An active user's name and e-mail (to address a record's owner); undefined for unknown or inactive users. */
   userContact(id: string): Promise<{ id: string; username: string; displayName: string; email: string | null } | undefined>;
 }
@@ -89,6 +100,13 @@ export interface GuardedWrite {
   trusted: boolean;
 }
 export type WriteGuard = (write: GuardedWrite) => void;
+
+export type FieldComputer = (write: ComputeRequest) => Record<string, unknown> | Promise<Record<string, unknown>>;
+
+export interface Money {
+  readonly vatRounding: VatRounding;
+  totals(lines: readonly DocumentLine[], options?: { pricesIncludeVat?: boolean }): DocumentTotals;
+}
 
 /** What a plugin's code module exports as default. */
 export interface PluginModule {

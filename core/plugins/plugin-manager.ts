@@ -11,7 +11,8 @@ import { writeAudit } from '../audit/audit-trail.ts';
 import type { EntityRegistry } from '../entities/entity-registry.ts';
 import { checkGrantSyntax } from '../auth/permissions.ts';
 import type { WorkflowAction } from '../workflows/engine/workflow-actions.ts';
-import type { WriteGuard } from './plugin-context.ts';
+import type { FieldComputer, WriteGuard } from './plugin-context.ts';
+import { documentTotals, type VatRounding } from '../money/document-totals.ts';
 import type { EntityRepository } from '../entities/entity-repository.ts';
 import { applyTableDiff, diffEntityTable, diffIsEmpty } from '../entities/entity-table.ts';
 import type { EventDispatcher } from '../events/event-dispatcher.ts';
@@ -59,6 +60,8 @@ export interface PluginManagerDeps {
   workflowAction(plugin: string, name: string, action: WorkflowAction): void;
   userContact: PluginContext['userContact'];
   guardWrites(plugin: string, entity: string, guard: WriteGuard): void;
+  computeFields(plugin: string, entity: string, compute: FieldComputer): void;
+  vatRounding: VatRounding;
 }
 
 /**
@@ -364,6 +367,14 @@ export class PluginManager {
       guardWrites: (entity, guard) => {
         if (!entity.startsWith(`${name}.`)) throw new KubikiError('forbidden', `plugin ${name} may guard only its own entities, not ${entity}`);
         this.deps.guardWrites(name, entity, guard);
+      },
+      computeFields: (entity, compute) => {
+        if (!entity.startsWith(`${name}.`)) throw new KubikiError('forbidden', `plugin ${name} may compute fields only of its own entities, not ${entity}`);
+        this.deps.computeFields(name, entity, compute);
+      },
+      money: {
+        vatRounding: this.deps.vatRounding,
+        totals: (lines, options = {}) => documentTotals(lines, { ...options, vatRounding: this.deps.vatRounding }),
       },
     };
   }

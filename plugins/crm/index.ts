@@ -1,6 +1,5 @@
-import { definePlugin, isKubikiError, SYSTEM, type ApiRecord, type KubikiEvent, type PluginContext } from 'kubiki/plugin';
+import { definePlugin, isKubikiError, SYSTEM, type ApiRecord, type ComputeRequest, type DocumentLine, type KubikiEvent, type ListResult, type PluginContext } from 'kubiki/plugin';
 import type { Knex } from 'knex';
-import { quoteTotals } from './quote-math.ts';
 import { customerRoutes } from './routes/customers.ts';
 import { leadRoutes } from './routes/leads.ts';
 import { quoteRoutes } from './routes/quotes.ts';
@@ -24,10 +23,13 @@ async function once(ctx: PluginContext, event: KubikiEvent, work: (trx: Knex.Tra
   });
 }
 
+/** Document lines as stored (validated by the entity schema before any computation sees them). */
+const linesOf = (lines: unknown): DocumentLine[] => (Array.isArray(lines) ? (lines as DocumentLine[]) : []);
+
 /** A user id for the activity's owner, when the event was caused by a user. */
 const ownerOf = (event: KubikiEvent): Record<string, string> => (event.actorId ? { owner: event.actorId } : {});
 
-async function recordOrNull(ctx: PluginContext, entity: string, id: string, trx?: Knex.Transaction): Promise<ApiRecord | null> {
+async function recordOrNull(ctx: PluginContext, entity: string, id: string, trx?: Knex | Knex.Transaction): Promise<ApiRecord | null> {
   try {
     return await ctx.repository(entity).get(id, { actor: SYSTEM, trx });
   } catch (error) {
@@ -71,32 +73,43 @@ export default definePlugin({
       });
     });
 
-    // Quote totals follow their lines; the entry on the timeline follows its status.
-    const recalculate = async (id: string): Promise<void> => {
-      const quote = await recordOrNull(ctx, 'crm.quotes', id);
-      if (!quote) return;
-      const totals = quoteTotals(quote.lines, quote.pricesIncludeVat === true);
-      if (quote.subtotal === totals.subtotal && quote.vatTotal === totals.vatTotal && quote.total === totals.total) return;
-      await ctx.repository('crm.quotes').update(id, { subtotal: totals.subtotal, vatTotal: totals.vatTotal, total: totals.total }, { actor: SYSTEM });
+    // Quote totals are computed in every write of the quote (the core's money module, the same
+    // computation invoices use); a deal on a quote carries the quote's total as its amount.
+    const quoteFields = ({ fields }: ComputeRequest) => {
+      const t = ctx.money.totals(linesOf(fields.lines), { pricesIncludeVat: fields.pricesIncludeVat === true });
+      return { subtotal: t.subtotal, vatTotal: t.vatTotal, total: t.total };
     };
+    ctx.computeFields('crm.quotes', quoteFields);
+    ctx.computeFields('crm.deals', async ({ fields, exec }) => {
+      if (typeof fields.quote !== 'string') return {};
+      const quote = await recordOrNull(ctx, 'crm.quotes', fields.quote, exec);
+      return quote ? { amount: quote.total ?? null, ...(quote.currency ? { currency: quote.currency } : {}) } : {};
+    });
     const quoteActivity = async (event: KubikiEvent, subject: (q: ApiRecord) => string) => once(ctx, event, async (trx) => {
       const quote = await recordOrNull(ctx, 'crm.quotes', event.recordId, trx);
       if (!quote?.organization) return;
-      const totals = quoteTotals(quote.lines, quote.pricesIncludeVat === true);
       const deal = typeof quote.deal === 'string' && (await recordOrNull(ctx, 'crm.deals', quote.deal, trx)) ? { deal: quote.deal } : {};
       await activities.create({
         organization: quote.organization, kind: 'quote', subject: subject(quote), occurredAt: event.createdAt, outcome: String(quote.status ?? 'draft'),
-        amount: totals.total, ...(quote.currency ? { currency: quote.currency } : {}), ...(quote.contact ? { person: quote.contact } : {}), ...deal,
+        amount: quote.total ?? '0.00', ...(quote.currency ? { currency: quote.currency } : {}), ...(quote.contact ? { person: quote.contact } : {}), ...deal,
         sourceEntity: 'crm.quotes', sourceId: quote.id, ...ownerOf(event),
       }, { actor: SYSTEM, trx });
     });
     ctx.on('crm.quotes.created', async (event) => {
-      await recalculate(event.recordId);
       await quoteActivity(event, (q) => `Quote ${String(q.number ?? '')} created`.replace('  ', ' '));
     });
     ctx.on('crm.quotes.updated', async (event) => {
       const changes = changesOf(event);
-      if (changes.lines || changes.pricesIncludeVat || changes.subtotal || changes.vatTotal || changes.total) await recalculate(event.recordId);
+      // Deals on the quote take its new total (their computation reads the quote).
+      if (changes.total || changes.currency) {
+        const deals = ctx.repository('crm.deals');
+        let cursor: string | null = null;
+        do {
+          const page: ListResult = await deals.listFromQuery({ quote: event.recordId, limit: '500', fields: 'id', ...(cursor ? { cursor } : {}) }, { actor: SYSTEM });
+          for (const deal of page.data) await deals.update(deal.id, {}, { actor: SYSTEM });
+          cursor = page.next;
+        } while (cursor);
+      }
       if (changes.status) await quoteActivity(event, (q) => `Quote ${String(q.number ?? '')} ${String(changes.status.before ?? '')} → ${String(changes.status.after)}`.replace('  ', ' '));
     });
 
@@ -127,11 +140,15 @@ export default definePlugin({
     ctx.on('crm.tasks.updated', addressOwner);
 
     // Printed quotes: line amounts, VAT by rate and totals computed from the lines, never stale.
-    ctx.documentTotals('crm.quotes', ({ record }) => ({ ...quoteTotals(record.lines, record.pricesIncludeVat === true) }));
+    ctx.documentTotals('crm.quotes', ({ record }) => {
+      const lines = linesOf(record.lines);
+      const t = ctx.money.totals(lines, { pricesIncludeVat: record.pricesIncludeVat === true });
+      return { ...t, lines: lines.map((l, i) => ({ ...l, ...t.lines[i] })) };
+    });
 
     customerRoutes(ctx);
     leadRoutes(ctx);
-    quoteRoutes(ctx, recalculate);
+    quoteRoutes(ctx);
     taskRoutes(ctx);
     reportRoutes(ctx);
     mailingRoutes(ctx);

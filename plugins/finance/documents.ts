@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { KubikiError, fieldError, type PluginContext, type Principal, type ApiRecord } from 'kubiki/plugin';
+import { KubikiError, fieldError, type DocumentTotals, type PluginContext, type Principal, type ApiRecord } from 'kubiki/plugin';
 import { Ledger, LEDGER_WRITES, type ParsedLine, type PostedEntry } from './ledger.ts';
 import { Decimal, amountField, bodyObject, dateField, elevated, isObject, isUuid, money, refuseUnknown, today } from './util.ts';
 
@@ -13,27 +13,10 @@ export interface InvoiceLine {
   vatRate: '22' | '20' | '10' | '7' | '5' | '0' | 'exempt';
 }
 
-export interface LineTotals { net: string; vat: string; total: string; vatRate: string }
-export interface InvoiceTotals { lines: LineTotals[]; subtotal: string; vatTotal: string; total: string }
-
-/**
- * Totals of invoice lines. Prices exclude VAT. Per line: net = quantity × price × (1 − discount/100)
- * rounded to 2 places half-up; VAT = net × rate/100 rounded to 2 places half-up ("exempt" and "0": 0);
- * line total = net + VAT. Invoice subtotal, VAT and total are the sums of the rounded line values.
- */
-export function computeTotals(lines: InvoiceLine[]): InvoiceTotals {
-  let subtotal = new Decimal(0);
-  let vatTotal = new Decimal(0);
-  const out = lines.map((l) => {
-    const discount = l.discountPercent ? new Decimal(l.discountPercent) : new Decimal(0);
-    const net = new Decimal(l.quantity).times(l.price).times(new Decimal(100).minus(discount)).div(100).toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
-    const rate = l.vatRate === 'exempt' ? new Decimal(0) : new Decimal(l.vatRate);
-    const vat = net.times(rate).div(100).toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
-    subtotal = subtotal.plus(net);
-    vatTotal = vatTotal.plus(vat);
-    return { net: net.toFixed(2), vat: vat.toFixed(2), total: net.plus(vat).toFixed(2), vatRate: l.vatRate === 'exempt' ? 'none' : l.vatRate };
-  });
-  return { lines: out, subtotal: subtotal.toFixed(2), vatTotal: vatTotal.toFixed(2), total: subtotal.plus(vatTotal).toFixed(2) };
+/** An invoice's totals under the company's VAT rounding policy (the core's money module, shared with quotes). */
+export function invoiceTotals(ctx: PluginContext, invoice: Readonly<Record<string, unknown>>): DocumentTotals {
+  const lines = Array.isArray(invoice.lines) ? (invoice.lines as InvoiceLine[]) : [];
+  return ctx.money.totals(lines, { pricesIncludeVat: invoice.pricesIncludeVat === true });
 }
 
 /** Default accounts of automatic postings; each can be changed with KUBIKI_FINANCE_ACCOUNT_<NAME>. */
@@ -95,7 +78,7 @@ export class Documents {
       lines.forEach((l, i) => {
         if (new Decimal(l.quantity).lte(0)) throw fieldError('validation-failed', `lines.${i}.quantity`, 'positive', `lines.${i}.quantity must be greater than zero`);
       });
-      const totals = computeTotals(lines);
+      const totals = invoiceTotals(this.ctx, row);
       if (new Decimal(totals.total).lte(0)) throw fieldError('validation-failed', 'lines', 'positive', 'the invoice total must be greater than zero');
       const customer = row.kind === 'customer';
       const number = await this.nextNumber(customer ? 'INV' : 'SINV', row.date.slice(0, 4), trx);

@@ -2,7 +2,7 @@ import type { RouterContext } from '@koa/router';
 import type { Knex } from 'knex';
 import { definePlugin, KubikiError, isKubikiError, fieldError, SYSTEM, type PluginContext, type Principal, type ApiRecord, type KubikiEvent, type GuardedWrite } from 'kubiki/plugin';
 import { Ledger, parseEntry, type EntryInput, type ParsedEntry } from './ledger.ts';
-import { Documents, INVOICE_COMPUTED, PAYMENT_COMPUTED, computeTotals, type InvoiceLine } from './documents.ts';
+import { Documents, INVOICE_COMPUTED, PAYMENT_COMPUTED, invoiceTotals } from './documents.ts';
 import { Reports, toCsv, type Report } from './reports.ts';
 import { importStatement } from './bank.ts';
 import { Decimal, bodyObject, dateField, elevated, isObject, isUuid, queryDate, refuseUnknown, today } from './util.ts';
@@ -62,17 +62,6 @@ function refuseComputed(body: Record<string, unknown>, computed: string[], curre
     throw fieldError('validation-failed', f, 'read-only', f === 'status'
       ? 'status changes only through POST …/post and …/cancel (and payments); a draft is created and edited as a draft'
       : `${f} is computed by finance and cannot be written`);
-  }
-}
-
-/** Draft totals preview: computed when the lines are well-formed, left out otherwise (the repository reports the bad line). */
-function previewTotals(lines: unknown): Record<string, string> {
-  if (!Array.isArray(lines) || lines.length === 0 || !lines.every(isObject)) return {};
-  try {
-    const t = computeTotals(lines as unknown as InvoiceLine[]);
-    return { subtotal: t.subtotal, vatTotal: t.vatTotal, total: t.total };
-  } catch {
-    return {};
   }
 }
 
@@ -233,14 +222,21 @@ export default definePlugin({
       }
     };
     ctx.guardWrites('finance.invoices', guardDocument(INVOICE_COMPUTED, 'invoice'));
+    // A draft's totals follow its lines in every write; posting fixes them with the entry it writes.
+    ctx.computeFields('finance.invoices', ({ fields }) => {
+      if (fields.status !== 'draft') return {};
+      if (!Array.isArray(fields.lines) || fields.lines.length === 0) return { subtotal: null, vatTotal: null, total: null };
+      const t = invoiceTotals(ctx, fields);
+      return { subtotal: t.subtotal, vatTotal: t.vatTotal, total: t.total };
+    });
     ctx.guardWrites('finance.payments', guardDocument(PAYMENT_COMPUTED, 'payment'));
 
     // ── Invoices ───────────────────────────────────────────────────────────────────────────────
     route('post', '/invoices', 'finance.invoices.create', async (http, p) => {
       const b = bodyObject(bodyOf(http), '{"kind": "customer", "organization": "…", "lines": [...]}');
       refuseComputed(b, INVOICE_COMPUTED, undefined, true);
-      // Trusted: the body was checked above; the totals are finance's own preview.
-      const record = await ctx.repository('finance.invoices').create({ ...b, ...previewTotals(b.lines) }, { actor: p, requestId: requestIdOf(http), viaTransition: true });
+      // Trusted: the body was checked above; the totals are computed in the write.
+      const record = await ctx.repository('finance.invoices').create(b, { actor: p, requestId: requestIdOf(http), viaTransition: true });
       created(http, 'invoices', record);
     });
     route('patch', '/invoices/:id', 'finance.invoices.update', async (http, p) => {
@@ -249,8 +245,7 @@ export default definePlugin({
         const row = await docs.lock('finance_invoices', http.params.id, trx);
         if (row.status !== 'draft') throw new KubikiError('conflict', `invoice ${row.number ?? row.id} is ${row.status}: only drafts are edited (cancel a posted invoice and issue a new one)`, { issues: [{ field: 'status', rule: 'draft', message: `the invoice is ${row.status}` }] });
         refuseComputed(b, INVOICE_COMPUTED, row, true);
-        const totals = 'lines' in b ? (b.lines === null ? { subtotal: null, vatTotal: null, total: null } : previewTotals(b.lines)) : {};
-        return ctx.repository('finance.invoices').update(row.id, { ...b, ...totals }, { actor: p, trx, requestId: requestIdOf(http), expectedVersion: ifMatch(http), viaTransition: true });
+        return ctx.repository('finance.invoices').update(row.id, b, { actor: p, trx, requestId: requestIdOf(http), expectedVersion: ifMatch(http), viaTransition: true });
       });
       http.set('ETag', `"${record.version}"`);
       http.body = record;
@@ -325,18 +320,12 @@ export default definePlugin({
 
     // ── Printing: computed values for templates/finance/invoice.hbs ────────────────────────────
     ctx.documentTotals('finance.invoices', ({ record }) => {
-      const lines = Array.isArray(record.lines) ? (record.lines as unknown as InvoiceLine[]) : [];
-      const t = computeTotals(lines);
-      const byRate = new Map<string, { rate: string; base: string; tax: string; total: string }>();
-      for (const l of t.lines) {
-        const r = byRate.get(l.vatRate) ?? { rate: l.vatRate, base: '0', tax: '0', total: '0' };
-        byRate.set(l.vatRate, { rate: l.vatRate, base: add(r.base, l.net), tax: add(r.tax, l.vat), total: add(r.total, l.total) });
-      }
+      const t = invoiceTotals(ctx, record);
       return {
         lines: t.lines, subtotal: t.subtotal, vatTotal: t.vatTotal, total: t.total,
         // Lines with their net amounts, for the taxLines helper (VAT on top, `included=false`).
-        taxBase: t.lines.map((l) => ({ amount: l.net, vatRate: l.vatRate })),
-        vatLines: [...byRate.values()],
+        taxBase: t.lines.map((l) => ({ amount: l.net, vatRate: l.taxRate })),
+        vatLines: t.vat.map((v) => ({ ...v, rate: v.rate === 'exempt' ? 'none' : v.rate })),
         due: record.total ? sub(String(record.total), String(record.paidAmount ?? '0')) : t.total,
       };
     });
@@ -373,5 +362,4 @@ export default definePlugin({
   },
 });
 
-const add = (a: string, b: string) => new Decimal(a).plus(b).toFixed(2);
 const sub = (a: string, b: string) => new Decimal(a).minus(b).toFixed(2);

@@ -11,6 +11,7 @@ import { diffFields, normalizeFields } from '../../entities/record-codec.ts';
 import { KubikiError, isKubikiError, fieldError, type FieldIssue } from '../../errors.ts';
 import type { Step, Transition, WorkflowDefinition } from '../workflow-definition.ts';
 import { hostAllowed } from './http-request.ts';
+import { recordFields } from './record-fields.ts';
 import { evaluate, planStep, type StepPlan, type StepScope } from './step-plan.ts';
 
 export type ApprovalDecision = 'approved' | 'rejected' | 'deadline';
@@ -244,8 +245,9 @@ async function run(definition: WorkflowDefinition, request: DryRunRequest, deps:
           break;
         case 'createRecord': {
           const id = placeholderId(++budget.placeholders);
-          const fields = checkedFields(deps, plan.entity, plan.fields, key);
-          entry.effect = { would: 'create', entity: plan.entity, fields: plan.fields, id, note: PLACEHOLDER_NOTE };
+          const written = recordFields(deps.repository(plan.entity).entity, plan.fields);
+          const fields = await checkedFields(deps, plan.entity, written, key);
+          entry.effect = { would: 'create', entity: plan.entity, fields: written, id, note: PLACEHOLDER_NOTE };
           if (fields.issues.length) throw new WalkFailure(`${plan.entity} would refuse the record: ${fields.issues.map((i) => i.message).join('; ')}`, key, fields.issues);
           done({ id, version: 1, ...fields.record });
           key = plan.next;
@@ -255,13 +257,14 @@ async function run(definition: WorkflowDefinition, request: DryRunRequest, deps:
           const before = await deps.repository(plan.entity).get(plan.id, { actor: deps.actor });
           const merged: Record<string, unknown> = {};
           for (const [name, value] of Object.entries(before)) if (!SYSTEM_FIELDS.has(name)) merged[name] = value;
-          Object.assign(merged, plan.fields);
-          const fields = checkedFields(deps, plan.entity, merged, key);
+          const written = recordFields(deps.repository(plan.entity).entity, plan.fields);
+          Object.assign(merged, written);
+          const fields = await checkedFields(deps, plan.entity, merged, key, before);
           // Compared as stored (a valid "10" is the "10.00" already there), as the written value when refused.
-          const stored = fields.issues.length ? plan.fields : fields.record;
+          const stored = fields.issues.length ? written : fields.record;
           const changes: Record<string, { before: unknown; after: unknown }> = {};
           const unchanged: string[] = [];
-          for (const name of Object.keys(plan.fields)) {
+          for (const name of Object.keys(written)) {
             if (same(before[name], stored[name])) unchanged.push(name);
             else changes[name] = { before: before[name] ?? null, after: stored[name] };
           }
@@ -394,11 +397,20 @@ function placeholderId(n: number): string {
   return `00000000-0000-7000-8000-${n.toString(16).padStart(12, '0')}`;
 }
 
-/** The record as the entity would store it (defaults filled, decimals normalized) and its problems. */
-function checkedFields(deps: DryRunDeps, entity: string, fields: Record<string, unknown>, step: string): { record: Record<string, unknown>; issues: FieldIssue[] } {
-  const copy = structuredClone(fields);
-  const issues = deps.validateRecord?.(entity, copy) ?? [];
-  if (issues.length) return { record: copy, issues: issues.map((i) => ({ ...i, field: i.field ? `steps.${step}.fields.${i.field}` : `steps.${step}.fields` })) };
+/**
+ * The record as the entity would store it (defaults filled, computed fields filled in as the
+ * write computes them, decimals normalized) and its problems.
+ */
+async function checkedFields(deps: DryRunDeps, entity: string, fields: Record<string, unknown>, step: string, current?: Record<string, unknown>): Promise<{ record: Record<string, unknown>; issues: FieldIssue[] }> {
+  const at = (issues: FieldIssue[]) => issues.map((i) => ({ ...i, field: i.field ? `steps.${step}.fields.${i.field}` : `steps.${step}.fields` }));
+  let copy = structuredClone(fields);
+  let issues = deps.validateRecord?.(entity, copy) ?? [];
+  if (issues.length) return { record: copy, issues: at(issues) };
+  if (deps.validateRecord) {
+    copy = await deps.repository(entity).withComputedFields(copy, { actor: deps.actor, ...(current ? { current } : {}) });
+    issues = deps.validateRecord(entity, copy);
+    if (issues.length) return { record: copy, issues: at(issues) };
+  }
   return { record: normalizeFields(deps.repository(entity).entity, copy), issues };
 }
 

@@ -10,6 +10,7 @@ import type { ApprovalTasks } from './approval-tasks.ts';
 import { workflowHttpRequest } from './http-request.ts';
 import { LeaseLost, type InstanceQueue, type InstanceRow, type NewStep, type StepHold, type StepRow, type StepStatus } from './instance-queue.ts';
 import { planStep, type StepPlan, type StepScope } from './step-plan.ts';
+import { recordFields } from './record-fields.ts';
 import { errorText, retryDelay } from './step-retries.ts';
 import type { StartRequest, WorkflowEngineDeps } from './workflow-engine.ts';
 
@@ -172,7 +173,7 @@ export class StepRunner {
         if (run.pending) return this.runStep(run, await this.flush(run, current), step);
         return inTransaction(async (trx) => {
           const repo = this.deps.repository(plan.entity);
-          const fields = fieldsFor(repo, plan.fields);
+          const fields = recordFields(repo.entity, plan.fields);
           const record = plan.kind === 'createRecord' ? await repo.create(fields, { actor, trx }) : await repo.update(plan.id, fields, { actor, trx });
           if (plan.kind === 'updateRecord' && plan.entity === run.instance.entity && plan.id === run.instance.recordId) run.record = record;
           return record;
@@ -261,8 +262,8 @@ export class StepRunner {
     let record: Record<string, unknown>;
     try {
       record = plan.kind === 'createRecord'
-        ? await repo.create(fieldsFor(repo, plan.fields), { actor: workflowActor(run.instance.workflowId), companion })
-        : await repo.update(plan.id, fieldsFor(repo, plan.fields), {
+        ? await repo.create(recordFields(repo.entity, plan.fields), { actor: workflowActor(run.instance.workflowId), companion })
+        : await repo.update(plan.id, recordFields(repo.entity, plan.fields), {
           actor: workflowActor(run.instance.workflowId), companion,
           // The instance's own record was read with the claim: no second read (a stale one loses and retries).
           current: plan.entity === run.instance.entity && plan.id === run.instance.recordId && typeof (run.record as ApiRecord | null)?.version === 'number' ? run.record as ApiRecord : undefined,
@@ -453,21 +454,6 @@ export class StepRunner {
     await this.deps.db.table('kubiki_wf_instances', trx).where({ id: instance.id }).update({ status: 'cancelled', updated_at: trx.fn.now(), finished_at: trx.fn.now() });
     await this.finished(trx, instance, 'cancelled');
   }
-}
-
-const MIDNIGHT_UTC = /^(\d{4}-\d{2}-\d{2})T00:00:00(?:\.0+)?Z$/;
-
-/**
- * Expression results as a record's fields: a date in CEL is a timestamp at midnight UTC (`today()`,
- * `addDays(…)`), which a date field takes as that calendar date.
- */
-function fieldsFor(repo: EntityRepository, fields: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { ...fields };
-  for (const [name, value] of Object.entries(fields)) {
-    const m = typeof value === 'string' && repo.entity.fields.get(name)?.kind === 'date' ? MIDNIGHT_UTC.exec(value) : null;
-    if (m) out[name] = m[1];
-  }
-  return out;
 }
 
 function toCurrent(row: StepRow): Current {

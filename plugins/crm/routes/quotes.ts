@@ -1,19 +1,17 @@
-import { SYSTEM, type PluginContext } from 'kubiki/plugin';
-import { quoteTotals } from '../quote-math.ts';
+import { SYSTEM, type DocumentLine, type PluginContext } from 'kubiki/plugin';
 import { bodyObject, uuidParam } from '../util.ts';
 
-export function quoteRoutes(ctx: PluginContext, recalculate: (id: string) => Promise<void>): void {
-  // Totals are kept by the crm.quotes.created/updated subscriber (eventually); this route brings
-  // them up to date at once and answers the quote with its line amounts and VAT by rate.
+export function quoteRoutes(ctx: PluginContext): void {
+  // Totals are computed in every write of a quote; this route rewrites a quote stored before that
+  // (or under another VAT rounding policy) and answers it with its line amounts and VAT by rate.
   ctx.route({
     method: 'post', path: '/quotes/:id/recalculate', permission: 'crm.quotes.update',
     async handler(http, principal) {
       const id = uuidParam(http.params.id, 'id');
       bodyObject((http.state as { body?: unknown }).body, []);
       await ctx.repository('crm.quotes').get(id, { actor: principal });
-      await recalculate(id);
-      const quote = await ctx.repository('crm.quotes').get(id, { actor: SYSTEM });
-      const totals = quoteTotals(quote.lines, quote.pricesIncludeVat === true);
+      const quote = await ctx.repository('crm.quotes').update(id, {}, { actor: SYSTEM });
+      const totals = ctx.money.totals((quote.lines ?? []) as DocumentLine[], { pricesIncludeVat: quote.pricesIncludeVat === true });
       http.body = { ...quote, computed: { lines: totals.lines.map((l) => ({ amount: l.amount })), vat: totals.vat } };
     },
   });
