@@ -50,6 +50,8 @@ export interface KubikiConfig {
   workflowScanMs: number;
   /** Where document VAT is rounded: per line (the Russian invoice's way, default) or per rate group. */
   vatRounding: VatRounding;
+  /** KUBIKI_CHECK_RESPONSES=1 (the test suite): every declared route's answer is checked against its schema; a mismatch is a 500. */
+  checkResponses: boolean;
 }
 
 /**
@@ -127,6 +129,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     workflowRetentionDays: intEnv(env, 'KUBIKI_WORKFLOW_RETENTION_DAYS', 90),
     workflowScanMs: intEnv(env, 'KUBIKI_WORKFLOW_SCAN_MS', 60_000),
     vatRounding: vatRounding(env.KUBIKI_VAT_ROUNDING),
+    checkResponses: env.KUBIKI_CHECK_RESPONSES === '1',
     ...overrides,
   };
 }

@@ -99,6 +99,9 @@ const titles: Record<ErrorCode, [status: number, title: string]> = {
 // beside a bundle, a second install in node_modules) is still recognised, where `instanceof` fails.
 const BRAND = Symbol.for('kubiki.error');
 
+/** The HTTP status a code answers with. */
+export const errorStatus = (code: ErrorCode): number => titles[code][0];
+
 export class KubikiError extends Error {
   readonly [BRAND] = true;
   readonly code: ErrorCode;

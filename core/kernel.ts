@@ -34,7 +34,9 @@ import { NotificationService } from './notifications/notification-service.ts';
 import { smtpTransport, type EmailTransport } from './notifications/email-transport.ts';
 import { WorkflowRuntime } from './workflows/engine/workflow-runtime.ts';
 import type { FieldComputer, WriteGuard } from './plugins/plugin-context.ts';
-import { createApp } from './http/app.ts';
+import { coreRoutes, createApp } from './http/app.ts';
+import { mountedPluginRoutes } from './http/plugin-routes.ts';
+import type { MountedRoute } from './http/route-contract.ts';
 
 export const coreVersion: string = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -87,6 +89,8 @@ export class Kubiki {
   /** Computed values plugins add to documents, by entity (`ctx.documentTotals`). */
   readonly documentTotals = new Map<string, { plugin: string; provide: DocumentTotalsProvider }[]>();
   readonly app: Koa;
+  /** The core's declared routes (OpenAPI and the router both read them). */
+  readonly coreRoutes: MountedRoute[];
   /** Set on the first start of an empty database when no KUBIKI_ADMIN_TOKEN was given. */
   generatedAdminToken?: string;
   private readonly repositories = new Map<string, EntityRepository>();
@@ -158,6 +162,7 @@ export class Kubiki {
       plugins: new Set(plugins.map((p) => p.manifest.name)),
       enabledPlugins: new Set(plugins.map((p) => p.manifest.name).filter((name) => this.plugins.isEnabled(name))),
     }), () => this.workflowRuntime.reload());
+    this.coreRoutes = coreRoutes(this);
     this.app = createApp(this);
   }
 
@@ -245,7 +250,9 @@ export class Kubiki {
   }
 
   openApi(): Record<string, unknown> {
-    return buildOpenApi(coreVersion, this.registry.all().filter((e) => this.plugins.isEnabled(e.plugin)), (q) => this.workflowRuntime.published.lifecycleOf(q) !== undefined);
+    const enabled = this.plugins.status().filter((p) => p.state === 'enabled').map((p) => p.name);
+    const routes = [...this.coreRoutes, ...enabled.flatMap((plugin) => mountedPluginRoutes(plugin, this.plugins.routes.get(plugin) ?? []))];
+    return buildOpenApi(coreVersion, this.registry.all().filter((e) => this.plugins.isEnabled(e.plugin)), (q) => this.workflowRuntime.published.lifecycleOf(q) !== undefined, routes);
   }
 
   listen(port = this.config.port, host = this.config.host): Promise<Server> {

@@ -1,6 +1,8 @@
 // The public surface for plugin code: `import { definePlugin } from 'kubiki/plugin'`.
 export { definePlugin } from './plugins/plugin-context.ts';
-export type { PluginContext, PluginModule, PluginRoute, MigrationContext, MigrationModule, KubikiEvent, ApiRecord, Principal, Notification, NotificationMessage, WorkflowAction, WorkflowActionContext, GuardedWrite, WriteGuard, FieldComputer, ComputeRequest, Money, DocumentLine, DocumentTotals, LineTotals, VatGroup, VatRounding } from './plugins/plugin-context.ts';
+export type { PluginContext, PluginModule, PluginRoute, LegacyPluginRoute, MigrationContext, MigrationModule, KubikiEvent, ApiRecord, Principal, Notification, NotificationMessage, WorkflowAction, WorkflowActionContext, GuardedWrite, WriteGuard, FieldComputer, ComputeRequest, Money, DocumentLine, DocumentTotals, LineTotals, VatGroup, VatRounding } from './plugins/plugin-context.ts';
 export type { EntityRepository, ListResult, ReadOptions, WriteOptions } from './entities/entity-repository.ts';
 export { SYSTEM } from './auth/principal.ts';
 export { KubikiError, fieldError, isKubikiError } from './errors.ts';
+export { defineRoute, entityInput, entityPage, entityRecord, idParams } from './http/route-contract.ts';
+export type { RouteInput, RouteSpec, RouteSchemas, ResponseSpec } from './http/route-contract.ts';

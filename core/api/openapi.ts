@@ -1,5 +1,7 @@
 import type { EntityDefinition, JsonSchema } from '../entities/entity-definition.ts';
 import { DEFAULT_LIMIT, MAX_LIMIT } from '../entities/list-query.ts';
+import type { MountedRoute } from '../http/route-contract.ts';
+import { routePaths } from './route-openapi.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -117,12 +119,6 @@ function versionedPaths(prefix: string, noun: string, permission: string): Obj {
 function corePaths(): Obj {
   const pluginName = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
   return {
-    '/api/health': { get: { tags: [coreTag], summary: 'Liveness and database check', security: [], responses: { 200: { description: 'Healthy' } } } },
-    '/api/openapi.json': { get: simple('This document') },
-    '/api/plugins': { get: simple('Plugins and their lifecycle state (needs core.plugins.read)') },
-    '/api/plugins/{name}/install': { post: simple('Install: create tables, run migrations and seeds (core.plugins.manage)', { 200: { description: 'Plugin status' }, 404: problemRef, 409: problemRef }, { parameters: [pluginName] }) },
-    '/api/plugins/{name}/enable': { post: simple('Enable: refused while a dependency is not enabled', { 200: { description: 'Plugin status' }, 404: problemRef, 409: problemRef }, { parameters: [pluginName] }) },
-    '/api/plugins/{name}/disable': { post: simple('Disable: keeps data; refused while an enabled plugin depends on it', { 200: { description: 'Plugin status' }, 404: problemRef, 409: problemRef }, { parameters: [pluginName] }) },
     '/api/auth/login': {
       post: {
         tags: [coreTag], summary: 'Exchange username and password for a session token', security: [],
@@ -146,11 +142,6 @@ function corePaths(): Obj {
       parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
       put: simple('Create or replace a role (core.roles.manage)', { 200: { description: 'Role' }, 400: problemRef }),
       delete: simple('Delete a role no user holds', { 204: { description: 'Deleted' }, 409: problemRef }),
-    },
-    '/api/audit': {
-      get: simple('Audit trail, newest first', { 200: { description: 'Audit entries' }, 400: problemRef }, {
-        parameters: ['entity', 'id', 'limit', 'before'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
-      }),
     },
     ...versionedPaths('/api/templates', 'document template', 'core.templates'),
     '/api/templates/{id}/preview': { parameters: [idParam], post: simple('Render a version for a record or sample data; lists missing fields', { 200: { description: 'HTML and missingFields' }, 400: problemRef, 404: problemRef }) },
@@ -210,7 +201,7 @@ function transitionPaths(e: EntityDefinition): Obj {
   };
 }
 
-export function buildOpenApi(coreVersion: string, entities: EntityDefinition[], hasLifecycle: (qualifiedName: string) => boolean = () => false): Obj {
+export function buildOpenApi(coreVersion: string, entities: EntityDefinition[], hasLifecycle: (qualifiedName: string) => boolean = () => false, routes: readonly MountedRoute[] = []): Obj {
   const schemas: Record<string, JsonSchema> = {
     Problem: {
       type: 'object',
@@ -230,6 +221,10 @@ export function buildOpenApi(coreVersion: string, entities: EntityDefinition[], 
     schemas[`${componentName(e)}Input`] = input;
     paths = { ...paths, ...entityPaths(e), ...(hasLifecycle(e.qualifiedName) ? transitionPaths(e) : {}) };
   }
+  // Declared routes win over the hand-written entries above (which go as routes are declared).
+  const byName = new Map(entities.map((e) => [e.qualifiedName, componentName(e)]));
+  const component = (q: string) => byName.get(q) ?? pascal(q);
+  for (const [path, item] of Object.entries(routePaths(routes, component))) paths[path] = { ...(paths[path] as Obj | undefined), ...(item as Obj) };
   return {
     openapi: '3.1.0',
     info: { title: 'Kubiki API', version: coreVersion, description: 'Modular ERP/CRM. Errors are application/problem+json; money is a decimal string.' },

@@ -6,6 +6,7 @@ import type { ComputeRequest, EntityRepository } from '../entities/entity-reposi
 import type { DocumentLine, DocumentTotals, VatRounding } from '../money/document-totals.ts';
 import type { EventHandler } from '../events/event-dispatcher.ts';
 import type { Principal } from '../auth/principal.ts';
+import type { RouteSpec } from '../http/route-contract.ts';
 import type { PluginManifest } from './plugin-manifest.ts';
 import type { DocumentTotalsProvider } from '../templates/document-data.ts';
 import type { StoredDocument } from '../templates/document-service.ts';
@@ -23,8 +24,14 @@ export type { DocumentTotalsProvider } from '../templates/document-data.ts';
 export type { StoredDocument } from '../templates/document-service.ts';
 export type { Notification, NotificationMessage } from '../notifications/notification-service.ts';
 
-/** A route a plugin adds under /api/<plugin>/…; `permission` is checked before the handler runs. */
-export interface PluginRoute {
+/**
+ * A route a plugin adds under /api/<plugin>/…: declared with its schemas (see core/http/route-contract.ts).
+ * The permission is checked and params, query and body validated before the handler runs.
+ */
+export type PluginRoute = RouteSpec<unknown, unknown, unknown>;
+
+/** The former, undeclared shape: still mounted while plugins move to declared routes; not in OpenAPI. */
+export interface LegacyPluginRoute {
   method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   path: string;
   permission: string;
@@ -55,7 +62,8 @@ export interface PluginContext {
   /** Contributions to one of this plugin's extension points from enabled plugins. */
   contributions<T>(point: string): T[];
   /** Adds an HTTP route under /api/<plugin>/ that exists only while the plugin is enabled. */
-  route(route: PluginRoute): void;
+  route(route: LegacyPluginRoute): void;
+  route<P, Q, B>(route: RouteSpec<P, Q, B>): void;
   isEnabled(plugin: string): boolean;
   /** Adds computed values (totals, VAT lines…) to the documents printed for one of this plugin's entities. */
   documentTotals(entity: string, provide: DocumentTotalsProvider): void;

@@ -19,7 +19,7 @@ import type { EventDispatcher } from '../events/event-dispatcher.ts';
 import type { ExtensionPoints } from './extension-points.ts';
 import type { DiscoveredPlugin } from './plugin-manifest.ts';
 import { importModule } from './module-loader.ts';
-import type { MigrationModule, PluginContext, PluginModule, PluginRoute } from './plugin-context.ts';
+import type { LegacyPluginRoute, MigrationModule, PluginContext, PluginModule, PluginRoute } from './plugin-context.ts';
 import type { DocumentTotalsProvider } from '../templates/document-data.ts';
 
 export type PluginState = 'available' | 'installed' | 'enabled' | 'disabled';
@@ -72,7 +72,7 @@ export class PluginManager {
   private stored = new Map<string, StoredState>();
   private readonly byName: Map<string, DiscoveredPlugin>;
   private readonly setUp = new Set<string>();
-  readonly routes = new Map<string, PluginRoute[]>();
+  readonly routes = new Map<string, (PluginRoute | LegacyPluginRoute)[]>();
 
   constructor(private readonly deps: PluginManagerDeps) {
     this.byName = new Map(deps.plugins.map((p) => [p.manifest.name, p]));
@@ -350,7 +350,7 @@ export class PluginManager {
       on: (pattern, handler) => dispatcher.subscribe(name, pattern, handler),
       contribute: (point, value) => extensionPoints.contribute(name, point, value),
       contributions: (point) => extensionPoints.list(point.includes('.') ? point : `${name}.${point}`),
-      route: (route) => {
+      route: (route: PluginRoute | LegacyPluginRoute) => {
         const list = this.routes.get(name) ?? [];
         list.push(route);
         this.routes.set(name, list);

@@ -48,6 +48,8 @@ export async function startKubiki(options: {
     enablePlugins: options.enable ?? [],
     adminToken,
     logLevel: 'silent',
+    // Every declared route's answer is checked against its schema: a mismatch fails the test (a 500).
+    checkResponses: true,
     ...options.config,
   });
   const knex = sharedKnex();
