@@ -50,7 +50,8 @@ export type ErrorCode =
   | 'invalid-signature'
   | 'task-closed'
   | 'http-not-allowed'
-  | 'database-in-use';
+  | 'database-in-use'
+  | 'invalid-contribution';
 
 const titles: Record<ErrorCode, [status: number, title: string]> = {
   'validation-failed': [400, 'The request body is not valid'],
@@ -93,6 +94,7 @@ const titles: Record<ErrorCode, [status: number, title: string]> = {
   'task-closed': [409, 'The task is no longer open'],
   'http-not-allowed': [403, 'The host is not on the workflow HTTP allow-list'],
   'database-in-use': [409, 'The embedded database is in use by another process'],
+  'invalid-contribution': [500, 'A plugin contribution to an extension point is refused'],
 };
 
 // Brand checked by isKubikiError: an error made by another copy of this module (a plugin loaded

@@ -34,7 +34,7 @@ import { NotificationService } from './notifications/notification-service.ts';
 import { smtpTransport, type EmailTransport } from './notifications/email-transport.ts';
 import { WorkflowRuntime } from './workflows/engine/workflow-runtime.ts';
 import type { FieldComputer, WriteGuard } from './plugins/plugin-context.ts';
-import { coreRoutes, createApp } from './http/app.ts';
+import { coreRoutes, createApp, type RouteEntry } from './http/app.ts';
 import { mountedPluginRoutes } from './http/plugin-routes.ts';
 import type { MountedRoute } from './http/route-contract.ts';
 
@@ -91,6 +91,10 @@ export class Kubiki {
   readonly app: Koa;
   /** The core's declared routes (OpenAPI and the router both read them). */
   readonly coreRoutes: MountedRoute[];
+  /** Every plugin's extension points and the contributions made to them. */
+  readonly extensionPoints: ExtensionPoints;
+  /** Every method and path the routers answer now (the route-contract test compares it with OpenAPI). */
+  readonly routeInventory: () => RouteEntry[];
   /** Set on the first start of an empty database when no KUBIKI_ADMIN_TOKEN was given. */
   generatedAdminToken?: string;
   private readonly repositories = new Map<string, EntityRepository>();
@@ -109,12 +113,16 @@ export class Kubiki {
     private readonly shippedTemplates: ShippedTemplate[], partials: Record<string, string>, printCss: string,
     private readonly shippedWorkflows: ShippedWorkflow[]) {
     const isEnabled = (name: string) => this.plugins.isEnabled(name);
+    this.extensionPoints = new ExtensionPoints(isEnabled, (name) => {
+      const manifest = plugins.find((p) => p.manifest.name === name)?.manifest;
+      return [...(manifest?.dependsOn ?? []), ...(manifest?.enhances ?? [])];
+    });
     this.dispatcher = new EventDispatcher(db, logger.child({ component: 'events' }), isEnabled, config.eventPollMs);
     this.plugins = new PluginManager({
       db, registry: this.registry, logger, plugins, env,
       repository: (q) => this.repository(q),
       dispatcher: this.dispatcher,
-      extensionPoints: new ExtensionPoints(isEnabled),
+      extensionPoints: this.extensionPoints,
       documents: {
         provideTotals: (plugin, entity, provide) => this.documentTotals.set(entity, [...(this.documentTotals.get(entity) ?? []), { plugin, provide }]),
         render: (templateId, recordId, options) => this.documents.renderRecord(templateId, recordId, options.format ?? 'html', options.actor),
@@ -163,7 +171,9 @@ export class Kubiki {
       enabledPlugins: new Set(plugins.map((p) => p.manifest.name).filter((name) => this.plugins.isEnabled(name))),
     }), () => this.workflowRuntime.reload());
     this.coreRoutes = coreRoutes(this);
-    this.app = createApp(this);
+    const http = createApp(this);
+    this.app = http.app;
+    this.routeInventory = http.routes;
   }
 
   static async create(options: KubikiOptions): Promise<Kubiki> {

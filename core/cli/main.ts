@@ -95,19 +95,31 @@ program.command('disable <plugin>').description('disable a plugin; its data stay
     process.stdout.write(`${s.name} ${s.version}: ${s.state}\n`);
   }));
 
-program.command('types').description('write TypeScript types of every entity (plugins/<name>/entity-types.ts)')
-  .option('-o, --out <dir>', 'write <dir>/<plugin>.ts instead')
+program.command('types').description('write TypeScript types of every entity (plugins/<name>/entity-types.ts), of every declared route (route-types.ts) and of the extension points a plugin may contribute to (extension-types.ts)')
+  .option('-o, --out <dir>', 'write <dir>/<plugin>.ts and <dir>/<plugin>-routes.ts (and core-routes.ts) instead')
   .action((opts: { out?: string }) => withKubiki(async (k) => {
     // Loaded on demand: json-schema-to-typescript brings prettier, too heavy for every start.
-    const { entityTypes } = await import('../entities/typescript-types.ts');
-    for (const p of k.plugins.ordered) {
-      const entities = k.registry.ofPlugin(p.manifest.name);
-      if (entities.length === 0) continue;
-      const file = opts.out ? path.resolve(opts.out, `${p.manifest.name}.ts`) : path.join(p.dir, 'entity-types.ts');
+    const [{ entityTypes }, { routeTypes }, { mountedPluginRoutes }, { extensionTypes }] = await Promise.all([
+      import('../entities/typescript-types.ts'), import('../http/route-types.ts'), import('../http/plugin-routes.ts'), import('../plugins/extension-types.ts'),
+    ]);
+    const points = k.extensionPoints.declarations();
+    const write = async (file: string, text: Promise<string>) => {
       fs.mkdirSync(path.dirname(file), { recursive: true });
-      fs.writeFileSync(file, await entityTypes(p.manifest.name, entities));
+      fs.writeFileSync(file, await text);
       process.stdout.write(`wrote ${path.relative(process.cwd(), file)}\n`);
+    };
+    for (const p of k.plugins.ordered) {
+      const name = p.manifest.name;
+      const entities = k.registry.ofPlugin(name);
+      if (entities.length) await write(opts.out ? path.resolve(opts.out, `${name}.ts`) : path.join(p.dir, 'entity-types.ts'), entityTypes(name, entities));
+      // Routes are declared when a plugin is set up, so only enabled plugins' routes are known here.
+      const routes = mountedPluginRoutes(name, k.plugins.routes.get(name) ?? []);
+      if (routes.length) await write(opts.out ? path.resolve(opts.out, `${name}-routes.ts`) : path.join(p.dir, 'route-types.ts'), routeTypes(name, routes, k.registry));
+      const extensible = new Set([...(p.manifest.dependsOn ?? []), ...(p.manifest.enhances ?? [])]);
+      const open = points.filter((point) => extensible.has(point.owner));
+      if (open.length) await write(opts.out ? path.resolve(opts.out, `${name}-extensions.ts`) : path.join(p.dir, 'extension-types.ts'), extensionTypes(name, open));
     }
+    if (opts.out) await write(path.resolve(opts.out, 'core-routes.ts'), routeTypes('core', k.coreRoutes, k.registry));
   }));
 
 function versionArg(raw: string, name = '--version'): number {

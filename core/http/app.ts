@@ -24,8 +24,25 @@ export function coreRoutes(k: Kubiki): MountedRoute[] {
   return specs.map((spec) => ({ spec, owner: 'core', fullPath: spec.path }));
 }
 
+/** A method and Koa path the HTTP API answers (`GET /api/finance/reports/:name`). */
+export interface RouteEntry { method: string; path: string }
+
+/** Every route the routers hold: core, each enabled plugin's, and the entity routes per enabled entity. */
+function inventory(k: Kubiki, core: Router, entities: Router): RouteEntry[] {
+  const layers = (router: Router, prefix = '') => router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((method) => ({ method, path: `${prefix}${layer.path}` })));
+  const out = layers(core);
+  for (const plugin of k.plugins.status().filter((p) => p.state === 'enabled').map((p) => p.name)) {
+    for (const route of k.plugins.routes.get(plugin) ?? []) out.push({ method: route.method.toUpperCase(), path: `/api/${plugin}${route.path}` });
+  }
+  // The generic entity routes serve every enabled entity; listed once per entity.
+  for (const entity of k.registry.all().filter((e) => k.plugins.isEnabled(e.plugin))) {
+    for (const { method, path } of layers(entities)) out.push({ method, path: path.replace(':plugin', entity.plugin).replace(':entity', entity.plural) });
+  }
+  return out;
+}
+
 /** The HTTP API: core routes first, then plugin routes, then generic entity CRUD. */
-export function createApp(k: Kubiki): Koa {
+export function createApp(k: Kubiki): { app: Koa; routes: () => RouteEntry[] } {
   const app = new Koa({ proxy: true });
   app.silent = true; // errors are logged by requestLifecycle with their request id
   const mount = { registry: k.registry, checkResponses: k.config.checkResponses };
@@ -47,5 +64,5 @@ export function createApp(k: Kubiki): Koa {
   app.use(core.routes());
   app.use(pluginRoutes(k.plugins.routes, k.plugins.isEnabled, mount));
   app.use(entities.routes());
-  return app;
+  return { app, routes: () => inventory(k, core, entities) };
 }

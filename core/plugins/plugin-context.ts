@@ -57,8 +57,17 @@ export interface PluginContext {
   table(name: string, trx?: Executor): Knex.QueryBuilder;
   /** Subscribes to outbox events (`base.organizations.created`, `crm.*.updated`): at least once, while enabled. */
   on(pattern: string, handler: EventHandler): void;
-  /** Adds to another plugin's extension point (`finance.postingRules`). */
-  contribute(point: string, value: unknown): void;
+  /**
+   * Adds to another plugin's extension point (`finance.postingRules`): checked against the point's
+   * schema and refused unless this plugin dependsOn or enhances the owner. Resolves once the
+   * owner's watchers have heard it.
+   */
+  contribute(point: string, value: unknown): Promise<void>;
+  /**
+   * Hears every contribution to one of this plugin's points: those made so far at once, each later
+   * one when it is made (a contributor enabled later). The way to react to contributions — no polling.
+   */
+  onContribution<T>(point: string, watcher: (value: T, contributor: string) => void | Promise<void>): Promise<void>;
   /** Contributions to one of this plugin's extension points from enabled plugins. */
   contributions<T>(point: string): T[];
   /** Adds an HTTP route under /api/<plugin>/ that exists only while the plugin is enabled. */

@@ -60,3 +60,32 @@ function dependsOnTransitively(byName: Map<string, DiscoveredPlugin>, from: stri
   const deps = byName.get(from)?.manifest.dependsOn ?? [];
   return deps.includes(to) || deps.some((d) => dependsOnTransitively(byName, d, to, seen));
 }
+
+/**
+ * The order plugins' code is set up in: after what they depend on, and — the reverse of `enhances`
+ * in `sortPlugins` — a plugin that enhances another before it, so an extension point's owner starts
+ * with the contributions of its enhancers already made. Where a hard dependency points the other
+ * way, it wins (the owner still hears the later contribution through `onContribution`).
+ */
+export function setupOrder(sorted: DiscoveredPlugin[]): DiscoveredPlugin[] {
+  const byName = new Map(sorted.map((p) => [p.manifest.name, p]));
+  const before = new Map<string, Set<string>>(sorted.map((p) => [p.manifest.name, new Set(p.manifest.dependsOn ?? [])]));
+  for (const p of sorted) {
+    for (const owner of p.manifest.enhances ?? []) {
+      if (byName.has(owner) && !dependsOnTransitively(byName, p.manifest.name, owner)) before.get(owner)!.add(p.manifest.name);
+    }
+    // Always-enabled plugins (base) first, as in sortPlugins.
+    if (!p.manifest.alwaysEnabled) for (const o of sorted) if (o.manifest.alwaysEnabled) before.get(p.manifest.name)!.add(o.manifest.name);
+  }
+  const ordered: DiscoveredPlugin[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (name: string): void => {
+    if (state.get(name) === 'done' || state.get(name) === 'visiting') return; // a soft cycle: keep the order reached
+    state.set(name, 'visiting');
+    for (const dep of before.get(name) ?? []) if (byName.has(dep)) visit(dep);
+    state.set(name, 'done');
+    ordered.push(byName.get(name)!);
+  };
+  for (const p of sorted) visit(p.manifest.name);
+  return ordered;
+}

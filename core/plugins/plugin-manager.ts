@@ -19,6 +19,7 @@ import type { EventDispatcher } from '../events/event-dispatcher.ts';
 import type { ExtensionPoints } from './extension-points.ts';
 import type { DiscoveredPlugin } from './plugin-manifest.ts';
 import { importModule } from './module-loader.ts';
+import { setupOrder } from './plugin-graph.ts';
 import type { LegacyPluginRoute, MigrationModule, PluginContext, PluginModule, PluginRoute } from './plugin-context.ts';
 import type { DocumentTotalsProvider } from '../templates/document-data.ts';
 
@@ -72,12 +73,16 @@ export class PluginManager {
   private stored = new Map<string, StoredState>();
   private readonly byName: Map<string, DiscoveredPlugin>;
   private readonly setUp = new Set<string>();
+  private booting = false;
+  /** Enhancers before the plugins they enhance (see plugin-graph.ts). */
+  private readonly setupOrder: DiscoveredPlugin[];
   readonly routes = new Map<string, (PluginRoute | LegacyPluginRoute)[]>();
 
   constructor(private readonly deps: PluginManagerDeps) {
     this.byName = new Map(deps.plugins.map((p) => [p.manifest.name, p]));
+    this.setupOrder = setupOrder(deps.plugins);
     for (const p of deps.plugins) {
-      for (const point of p.manifest.extensionPoints ?? []) deps.extensionPoints.declare(p.manifest.name, point.name, point.description);
+      for (const point of p.manifest.extensionPoints ?? []) deps.extensionPoints.declare({ owner: p.manifest.name, ...point });
     }
   }
 
@@ -115,7 +120,12 @@ export class PluginManager {
   /** Re-reads plugin states (another instance may have changed them). */
   async reload(): Promise<void> {
     await this.loadStates();
-    for (const p of this.deps.plugins) if (this.isEnabled(p.manifest.name)) await this.setup(p);
+    await this.setupEnabled();
+  }
+
+  /** Sets up every enabled plugin not yet set up, enhancers before the plugins they enhance. */
+  private async setupEnabled(): Promise<void> {
+    for (const p of this.setupOrder) if (this.isEnabled(p.manifest.name)) await this.setup(p);
   }
 
   private async loadStates(): Promise<void> {
@@ -128,6 +138,16 @@ export class PluginManager {
    * plugins and those named in `enable`, then runs the code of every enabled plugin.
    */
   async boot(enable: string[]): Promise<void> {
+    this.booting = true;
+    try {
+      await this.bootStates(enable);
+    } finally {
+      this.booting = false;
+    }
+    await this.reload();
+  }
+
+  private async bootStates(enable: string[]): Promise<void> {
     for (const name of enable) this.plugin(name);
     await this.loadStates();
     for (const name of enable) {
@@ -155,7 +175,6 @@ export class PluginManager {
         await this.enable(p.manifest.name, SYSTEM);
       }
     }
-    await this.reload();
   }
 
   async install(name: string, actor: Principal, requestId?: string): Promise<PluginStatus> {
@@ -187,7 +206,8 @@ export class PluginManager {
       if (off.length) throw this.conflict(name, `enable ${off.join(', ')} first: ${name} depends on ${off.length > 1 ? 'them' : 'it'}`, { dependencies: off });
       await this.deps.db.table('kubiki_plugins', trx).where({ name }).update({ state: 'enabled', updated_at: trx.fn.now() });
     });
-    await this.setup(p);
+    // Set up in the one order (enhancers first): at boot once every plugin is enabled, later at once.
+    if (!this.booting) await this.setupEnabled();
     return this.statusOf(name);
   }
 
@@ -349,6 +369,7 @@ export class PluginManager {
       },
       on: (pattern, handler) => dispatcher.subscribe(name, pattern, handler),
       contribute: (point, value) => extensionPoints.contribute(name, point, value),
+      onContribution: (point, watcher) => extensionPoints.watch(`${name}.${point}`, (value, contributor) => watcher(value as never, contributor)),
       contributions: (point) => extensionPoints.list(point.includes('.') ? point : `${name}.${point}`),
       route: (route: PluginRoute | LegacyPluginRoute) => {
         const list = this.routes.get(name) ?? [];

@@ -18,7 +18,7 @@ export interface PluginManifest {
   permissions?: { name: string; description?: string }[];
   /** Roles created at install when missing (the admin owns them afterwards). */
   roles?: { name: string; description?: string; permissions: string[] }[];
-  extensionPoints?: { name: string; description?: string }[];
+  extensionPoints?: { name: string; description?: string; schema?: Record<string, unknown> }[];
   seeds?: string[];
   main?: string;
 }

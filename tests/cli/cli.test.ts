@@ -70,6 +70,25 @@ describe('kubiki CLI', { timeout: 120_000 }, () => {
     expect(diagnostics).toEqual([]);
   });
 
+  it('writes the types of declared routes and of the extension points a plugin may contribute to', async () => {
+    await ok(['enable', 'crm']);
+    await ok(['enable', 'finance']);
+    const outDir = path.join(tmp, 'types-all');
+    const out = await ok(['types', '--out', outDir]);
+    expect(out).toContain('core-routes.ts');
+    expect(out).toContain('finance-extensions.ts');
+    const extensions = fs.readFileSync(path.join(outDir, 'finance-extensions.ts'), 'utf8');
+    // finance enhances crm: it gets crm's customerFacts type without importing crm's files.
+    expect(extensions).toContain('export interface CrmCustomerFactsContribution');
+    expect(extensions).toContain('facts: (organizationId: string) => Promise<Record<string, unknown>>');
+    expect(fs.readFileSync(path.join(outDir, 'core-routes.ts'), 'utf8')).toContain('export interface HealthResponse200');
+    const files = fs.readdirSync(outDir).map((f) => path.join(outDir, f));
+    const program = ts.createProgram(files, { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, types: [], skipLibCheck: true });
+    expect(ts.getPreEmitDiagnostics(program).map((d) => `${d.file?.fileName}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`)).toEqual([]);
+    await ok(['disable', 'finance']);
+    await ok(['disable', 'crm']);
+  });
+
   it('serves the API until SIGTERM, then exits 0', async () => {
     const port = await freePort();
     const server = kubiki(['start', '--port', String(port)], { HOST: '127.0.0.1' });

@@ -46,7 +46,7 @@ export function systemRoutes(k: Kubiki): RouteSpec<unknown, unknown, unknown>[] 
     }),
     defineRoute({
       method: 'get', path: '/api/openapi.json', operationId: 'openApi', summary: 'This document: every route of the enabled modules', permission: 'signed-in',
-      schemas: { responses: { 200: { type: 'object', required: ['openapi', 'paths'] } } },
+      schemas: { responses: { 200: { type: 'object', required: ['openapi', 'paths'], properties: { openapi: { type: 'string' }, info: { type: 'object' }, paths: { type: 'object' }, components: { type: 'object' } } } } },
       handler(_input, http) {
         http.body = k.openApi();
       },
