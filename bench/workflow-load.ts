@@ -3,6 +3,7 @@
 // in flight allows (throughput phase: the backlog) or at a steady offered rate (latency phase).
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { completeInn } from '../core/entities/russian-tax-ids.ts';
 
 export const WORKFLOW_ID = 'workflows.bench-onboarding';
 
@@ -53,19 +54,19 @@ export async function publishWorkflow(api: Api): Promise<number> {
 }
 
 /**
- * Organization bodies with INNs unique within the run: a random 6-digit prefix per run and a
- * 6-digit sequence number make a 12-digit INN (the field is unique; the prefix keeps a reused
- * database from clashing with an earlier run's rows).
+ * Organization bodies with INNs unique within the run: a random 4-digit prefix per run and a
+ * 6-digit sequence number, with the two check digits, make a valid 12-digit INN (the field is
+ * unique and checked; the prefix keeps a reused database from clashing with an earlier run's rows).
  */
 export class OrganizationFactory {
-  private readonly prefix = String(100_000 + Math.floor(Math.random() * 900_000));
+  private readonly prefix = String(1_000 + Math.floor(Math.random() * 9_000));
   private next = 0;
 
   body(): string {
     const n = this.next++;
     if (n > 999_999) throw new Error('more than 999,999 organizations in one run');
     const seq = String(n).padStart(6, '0');
-    return JSON.stringify({ name: `Bench org ${this.prefix}-${seq}`, inn: `${this.prefix}${seq}` });
+    return JSON.stringify({ name: `Bench org ${this.prefix}-${seq}`, inn: completeInn(`${this.prefix}${seq}`) });
   }
 }
 

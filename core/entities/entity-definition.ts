@@ -1,4 +1,5 @@
 import { KubikiError } from '../errors.ts';
+import { FIELD_FORMATS } from './field-formats.ts';
 
 /** A JSON Schema object as read from disk; Kubiki only trusts it after `defineEntity` checked it. */
 export type JsonSchema = { [key: string]: unknown };
@@ -50,7 +51,7 @@ const DECLARED_NAME = /^[a-z][a-zA-Z0-9]{0,62}$/;
 export const CUSTOM_FIELD_NAME = /^x_[a-z][a-zA-Z0-9_]{0,60}$/;
 const PLURAL_NAME = /^[a-z][a-zA-Z0-9]{0,40}$/;
 const REF = /^[a-z][a-z0-9]*\.[a-z][a-zA-Z0-9]*$/;
-const ALLOWED_FORMATS = new Set(['date', 'date-time', 'email', 'uri', 'uuid', 'time']);
+const ALLOWED_FORMATS = new Set(Object.keys(FIELD_FORMATS));
 
 export const snakeCase = (s: string): string => s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
 
@@ -82,6 +83,10 @@ export function defineField(name: string, raw: unknown, options: { required: boo
   }
   if (format !== undefined && (typeof format !== 'string' || !ALLOWED_FORMATS.has(format))) {
     fail(where, `"format" must be one of ${[...ALLOWED_FORMATS].join(', ')}`);
+  }
+  const hint = schema['x-format-hint'];
+  if (hint !== undefined && (typeof hint !== 'string' || hint.trim() === '' || typeof schema.pattern !== 'string')) {
+    fail(where, '"x-format-hint" is a non-empty string saying in words what "pattern" asks for, e.g. "9 digits"');
   }
 
   let kind: FieldKind;

@@ -7,6 +7,7 @@ import type { DocumentLine, DocumentTotals, VatRounding } from '../money/documen
 import type { EventHandler } from '../events/event-dispatcher.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { RouteSpec } from '../http/route-contract.ts';
+import type { JournalRows } from '../audit/journal-rows.ts';
 import type { PluginManifest } from './plugin-manifest.ts';
 import type { DocumentTotalsProvider } from '../templates/document-data.ts';
 import type { StoredDocument } from '../templates/document-service.ts';
@@ -18,6 +19,7 @@ export type { KubikiEvent } from '../events/outbox.ts';
 export type { WorkflowAction, WorkflowActionContext } from '../workflows/engine/workflow-actions.ts';
 export type { ApiRecord } from '../entities/record-codec.ts';
 export type { ComputeRequest } from '../entities/entity-repository.ts';
+export type { JournalRows, JournalRowsOptions } from '../audit/journal-rows.ts';
 export type { DocumentLine, DocumentTotals, LineTotals, VatGroup, VatRounding } from '../money/document-totals.ts';
 export type { Principal } from '../auth/principal.ts';
 export type { DocumentTotalsProvider } from '../templates/document-data.ts';
@@ -55,6 +57,11 @@ export interface PluginContext {
   transaction<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T>;
   /** Query builder on one of this plugin's own tables (for reports and hand-written queries). */
   table(name: string, trx?: Executor): Knex.QueryBuilder;
+  /**
+   * Audited inserts into one of this plugin's own tables (ledger lines, allocations): every row gets
+   * its audit row (entity `entity`, e.g. `entryLines`) in the same statement.
+   */
+  journalRows(table: string, entity: string): JournalRows;
   /** Subscribes to outbox events (`base.organizations.created`, `crm.*.updated`): at least once, while enabled. */
   on(pattern: string, handler: EventHandler): void;
   /**

@@ -8,6 +8,7 @@ import { bumpGeneration, withMigrationLock } from '../db/core-migrations.ts';
 import { KubikiError, isKubikiError } from '../errors.ts';
 import { SYSTEM, type Principal } from '../auth/principal.ts';
 import { writeAudit } from '../audit/audit-trail.ts';
+import { journalRows } from '../audit/journal-rows.ts';
 import type { EntityRegistry } from '../entities/entity-registry.ts';
 import { checkGrantSyntax } from '../auth/permissions.ts';
 import type { WorkflowAction } from '../workflows/engine/workflow-actions.ts';
@@ -366,6 +367,10 @@ export class PluginManager {
       table: (table, trx) => {
         if (!own.has(table) && !table.startsWith(`${name}_`)) throw new KubikiError('forbidden', `plugin ${name} may query only its own tables (${name}_…), not ${table}`);
         return db.table(table, trx);
+      },
+      journalRows: (table, entity) => {
+        if (!table.startsWith(`${name}_`)) throw new KubikiError('forbidden', `plugin ${name} may journal only its own tables (${name}_…), not ${table}`);
+        return journalRows(db, name, table, entity);
       },
       on: (pattern, handler) => dispatcher.subscribe(name, pattern, handler),
       contribute: (point, value) => extensionPoints.contribute(name, point, value),

@@ -11,9 +11,9 @@ export const companyProfileSchema = {
   properties: {
     name: { type: 'string', maxLength: 200 },
     legalName: { type: 'string', maxLength: 300 },
-    inn: { type: 'string', pattern: '^([0-9]{10}|[0-9]{12})$' },
-    kpp: { type: 'string', pattern: '^[0-9]{9}$' },
-    ogrn: { type: 'string', pattern: '^([0-9]{13}|[0-9]{15})$' },
+    inn: { type: 'string', format: 'ru-inn' },
+    kpp: { type: 'string', format: 'ru-kpp' },
+    ogrn: { type: 'string', format: 'ru-ogrn' },
     vatNumber: { type: 'string', maxLength: 50 },
     address: { type: 'string', maxLength: 500 },
     postalAddress: { type: 'string', maxLength: 500 },
@@ -27,15 +27,15 @@ export const companyProfileSchema = {
       additionalProperties: false,
       properties: {
         name: { type: 'string', maxLength: 300 },
-        bik: { type: 'string', pattern: '^[0-9]{9}$' },
-        account: { type: 'string', pattern: '^[0-9]{20}$' },
-        correspondentAccount: { type: 'string', pattern: '^[0-9]{20}$' },
-        swift: { type: 'string', pattern: '^[A-Z0-9]{8}([A-Z0-9]{3})?$' },
+        bik: { type: 'string', pattern: '^[0-9]{9}$', 'x-format-hint': 'a BIK of 9 digits' },
+        account: { type: 'string', pattern: '^[0-9]{20}$', 'x-format-hint': 'an account number of 20 digits' },
+        correspondentAccount: { type: 'string', pattern: '^[0-9]{20}$', 'x-format-hint': 'an account number of 20 digits' },
+        swift: { type: 'string', pattern: '^[A-Z0-9]{8}([A-Z0-9]{3})?$', 'x-format-hint': 'a SWIFT/BIC code of 8 or 11 capital letters and digits' },
         iban: { type: 'string', maxLength: 34 },
       },
     },
     // Documents may not load anything from outside, so the logo travels inside them.
-    logo: { type: 'string', pattern: '^data:image/(png|jpeg|svg\\+xml|webp);base64,[A-Za-z0-9+/=]+$', maxLength: 700000 },
+    logo: { type: 'string', pattern: '^data:image/(png|jpeg|svg\\+xml|webp);base64,[A-Za-z0-9+/=]+$', 'x-format-hint': 'a data: URL of a PNG, JPEG, SVG or WebP image in base64', maxLength: 700000 },
   },
 } as const;
 

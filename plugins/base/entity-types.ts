@@ -97,7 +97,7 @@ export interface OrganizationInput {
    */
   inn?: string;
   /**
-   * Russian tax registration reason code (9 digits, companies only)
+   * Russian tax registration reason code (KPP, 9 characters, companies only)
    */
   kpp?: string;
   /**

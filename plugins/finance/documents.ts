@@ -163,7 +163,7 @@ export class Documents {
           ? [line(a.bank, 'debit', money(amount)), line(counter, 'credit', money(amount), row.organization)]
           : [line(counter, 'debit', money(amount), row.organization), line(a.bank, 'credit', money(amount))],
       }], { actor, trx, requestId });
-      if (allocations.length) await this.ctx.table('finance_allocations', trx).insert(allocations.map((x) => ({ payment_id: id, invoice_id: x.invoice, amount: money(x.amount), date: row.date })));
+      await this.ctx.journalRows('finance_allocations', 'allocations').insert(allocations.map((x) => ({ payment_id: id, invoice_id: x.invoice, amount: money(x.amount), date: row.date })), { actor, trx, requestId });
       const writer = elevated(actor, ['finance.invoices.update', 'finance.payments.update']);
       const updated: ApiRecord[] = [];
       for (const u of updates) updated.push(await this.ctx.repository('finance.invoices').update(u.id, { paidAmount: u.paidAmount, status: u.status }, { actor: writer, trx, requestId, viaTransition: true }));
@@ -227,7 +227,7 @@ export class Documents {
         throw new KubikiError('conflict', `allocations total ${money(total)}, more than the payment's unallocated ${money(unallocated)}; nothing was allocated`, { issues: [{ field: 'allocations', rule: 'unallocated', message: `at most ${money(unallocated)} is unallocated` }], extra: { unallocated: money(unallocated) } });
       }
       const updates = await this.checkAllocations(row, allocations, trx);
-      await this.ctx.table('finance_allocations', trx).insert(allocations.map((x) => ({ payment_id: id, invoice_id: x.invoice, amount: money(x.amount), date })));
+      await this.ctx.journalRows('finance_allocations', 'allocations').insert(allocations.map((x) => ({ payment_id: id, invoice_id: x.invoice, amount: money(x.amount), date })), { actor, trx, requestId });
       const writer = elevated(actor, ['finance.invoices.update', 'finance.payments.update']);
       const updated: ApiRecord[] = [];
       for (const u of updates) updated.push(await this.ctx.repository('finance.invoices').update(u.id, { paidAmount: u.paidAmount, status: u.status }, { actor: writer, trx, requestId, viaTransition: true }));

@@ -116,7 +116,8 @@ export class Ledger {
       entry_id: headers[i].id, line_no: n + 1, date: e.date, account_id: accounts.get(l.account)!.id,
       debit: l.debit.toFixed(2), credit: l.credit.toFixed(2), organization_id: l.organization ?? null,
     })));
-    for (let i = 0; i < rows.length; i += 5000) await this.ctx.table('finance_entry_lines', trx).insert(rows.slice(i, i + 5000));
+    // Every line with its audit row (who posted it), in the posting's transaction.
+    await this.ctx.journalRows('finance_entry_lines', 'entryLines').insert(rows, { actor: writer, trx, requestId: options.requestId });
     return entries.map((e, i) => ({
       id: headers[i].id, date: e.date, memo: e.memo, period: e.date.slice(0, 7),
       ...(e.sourceEntity ? { source: { entity: e.sourceEntity, id: e.sourceId! } } : {}),

@@ -13,11 +13,11 @@ afterAll(async () => t?.close());
 
 describe('leads', () => {
   it('qualifies a lead into organization, person, customer and deal in one go', async () => {
-    const lead = await created(t, '/api/crm/leads', { name: 'Ivan Petrov', company: 'Romashka LLC', email: 'Ivan@Romashka.ru', phone: '+7 (916) 123-45-67', inn: '7701234567', source: 'site' }, sales.token);
+    const lead = await created(t, '/api/crm/leads', { name: 'Ivan Petrov', company: 'Romashka LLC', email: 'Ivan@Romashka.ru', phone: '+7 (916) 123-45-67', inn: '7701234560', source: 'site' }, sales.token);
     const res = await t.api('POST', `/api/crm/leads/${lead.id}/qualify`, { dealTitle: 'Romashka: 40 chairs', amount: '80000.00' }, { token: sales.token });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.reused).toEqual({ organization: false, person: false, customer: false });
-    expect(res.body.organization).toMatchObject({ name: 'Romashka LLC', inn: '7701234567', roles: ['customer'] });
+    expect(res.body.organization).toMatchObject({ name: 'Romashka LLC', inn: '7701234560', roles: ['customer'] });
     expect(res.body.person).toMatchObject({ firstName: 'Ivan Petrov', organization: res.body.organization.id, email: 'Ivan@Romashka.ru' });
     expect(res.body.customer).toMatchObject({ organization: res.body.organization.id, owner: sales.id, source: 'site' });
     expect(res.body.deal).toMatchObject({ title: 'Romashka: 40 chairs', stage: 'new', amount: '80000.00', contact: res.body.person.id, owner: sales.id });
@@ -27,13 +27,13 @@ describe('leads', () => {
   });
 
   it('finds duplicates by normalised e-mail, phone and INN, and reuses the organization with the same INN', async () => {
-    const org = await organization(t, { name: 'Vasilek', inn: '7709876543', phone: '8 (495) 111-22-33' });
+    const org = await organization(t, { name: 'Vasilek', inn: '7709876545', phone: '8 (495) 111-22-33' });
     await created(t, '/api/base/people', { firstName: 'Olga', organization: org.id, email: 'olga@vasilek.ru', phone: '+7 495 1112233' });
     const first = await created(t, '/api/crm/leads', { name: 'Olga', email: 'OLGA@Vasilek.RU', phone: '84951112233' });
-    const second = await created(t, '/api/crm/leads', { name: 'Olga S.', company: 'Vasilek', inn: '7709876543', email: 'olga@VASILEK.ru', phone: '+7-495-111-22-33' });
+    const second = await created(t, '/api/crm/leads', { name: 'Olga S.', company: 'Vasilek', inn: '7709876545', email: 'olga@VASILEK.ru', phone: '+7-495-111-22-33' });
     const dup = await t.api('GET', `/api/crm/leads/${second.id}/duplicates`);
     expect(dup.status).toBe(200);
-    expect(dup.body.normalized).toEqual({ email: 'olga@vasilek.ru', phone: '74951112233', inn: '7709876543' });
+    expect(dup.body.normalized).toEqual({ email: 'olga@vasilek.ru', phone: '74951112233', inn: '7709876545' });
     expect(dup.body.leads).toEqual([expect.objectContaining({ id: first.id, matchedOn: ['email', 'phone'] })]);
     expect(dup.body.organizations).toEqual([expect.objectContaining({ id: org.id, matchedOn: ['inn', 'phone'] })]);
     expect(dup.body.people).toEqual([expect.objectContaining({ firstName: 'Olga', matchedOn: ['email', 'phone'] })]);
@@ -86,7 +86,7 @@ describe('quotes', () => {
 
   it('computes totals with exact decimals, puts the quote on the timeline and prints it', async () => {
     const rub = (await t.api('GET', '/api/base/currencies?code=RUB')).body.data[0];
-    const org = await organization(t, { inn: '7712345678' });
+    const org = await organization(t, { inn: '7712345671' });
     const quote = await created(t, '/api/crm/quotes', { number: 'КП-1', organization: org.id, currency: rub.id, date: '2026-03-01', validUntil: '2026-03-31', lines });
     await t.k.workflowRuntime.settle();
     // 2700.00 + 500.00 = 3200.00 at 22% → 704.00; 25.03 (25.025 rounded) at 10% → 2.50; 99.99 exempt.

@@ -28,7 +28,7 @@ describe('repository.createMany', () => {
     const error = await repo.createMany([{ name: 'Fine' }, { name: '' }], { actor: SYSTEM }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KubikiError);
     expect((error as KubikiError).issues[0]).toMatchObject({ field: '1.name', rule: 'minLength' });
-    const dup = await repo.createMany([{ name: 'A', inn: '7707083894' }, { name: 'B', inn: '7707083894' }], { actor: SYSTEM }).catch((e: unknown) => e);
+    const dup = await repo.createMany([{ name: 'A', inn: '7736207543' }, { name: 'B', inn: '7736207543' }], { actor: SYSTEM }).catch((e: unknown) => e);
     expect((dup as KubikiError).code).toBe('unique-violation');
     expect(await t.count('base_organizations')).toBe(count);
     expect(await repo.createMany([], { actor: SYSTEM })).toEqual([]);

@@ -28,7 +28,7 @@ export function startInvoiceKubiki(options: { schema?: string; adminToken?: stri
 /** Seeds the company profile and an order with a customer, a product line and a free line; returns the order id. */
 export async function seedInvoice(t: TestKubiki, order: Record<string, unknown> = {}): Promise<string> {
   expect((await t.api('PUT', '/api/settings/company', COMPANY)).status).toBe(200);
-  const customer = await t.api('POST', '/api/base/organizations', { name: 'ООО «Ромашка»', inn: '7701234567', kpp: '770101001' });
+  const customer = await t.api('POST', '/api/base/organizations', { name: 'ООО «Ромашка»', inn: '7701234560', kpp: '770101001' });
   expect(customer.status).toBe(201);
   const product = await t.api('POST', '/api/base/products', { sku: 'KB-1', name: 'Кубик деревянный', price: '1000.00' });
   expect(product.status).toBe(201);

@@ -13,7 +13,7 @@ beforeAll(async () => {
     name: 'ООО «Кубики»', inn: '7707083893', kpp: '770701001', address: 'Москва, ул. Примерная, 1',
     bank: { name: 'ПАО Банк', bik: '044525225', account: '40702810400000000001', correspondentAccount: '30101810400000000225' }, director: 'Иванов И. И.',
   });
-  const customer = await t.api('POST', '/api/base/organizations', { name: 'ООО «Ромашка»', inn: '7701234567', kpp: '770101001' });
+  const customer = await t.api('POST', '/api/base/organizations', { name: 'ООО «Ромашка»', inn: '7701234560', kpp: '770101001' });
   const product = await t.api('POST', '/api/base/products', { sku: 'KB-1', name: 'Кубик деревянный', price: '1000.00' });
   const order = await t.api('POST', '/api/alpha/orders', {
     number: 'INV-2026-0042', customer: customer.body.id, issuedOn: '2026-11-27', total: '1234.50',

@@ -3,6 +3,7 @@
 // payment shows on the customer's timeline; the customer card shows the open balance. Also with
 // CRM alone (nothing attempted), and with finance enabled after deals were already won.
 import { afterEach, describe, expect, it } from 'vitest';
+import { completeInn } from '../../core/entities/russian-tax-ids.ts';
 import { startKubiki, type TestKubiki } from '../helpers/test-kubiki.ts';
 
 let t: TestKubiki | undefined;
@@ -19,7 +20,7 @@ async function ok<T = any>(k: TestKubiki, method: string, path: string, body?: u
 
 /** A customer with a quote of two lines and a deal on it, taken to "won". */
 async function winDeal(k: TestKubiki, name: string, options: { withQuote?: boolean } = {}) {
-  const org = await ok(k, 'POST', '/api/base/organizations', { name, inn: String(7700000000 + Math.floor(Math.random() * 99999999)) });
+  const org = await ok(k, 'POST', '/api/base/organizations', { name, inn: completeInn(String(770000000 + Math.floor(Math.random() * 9999999))) });
   await ok(k, 'POST', '/api/crm/customers', { organization: org.id });
   let quote: { id: string } | undefined;
   if (options.withQuote !== false) {

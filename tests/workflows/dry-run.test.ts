@@ -153,7 +153,7 @@ const dry = (id: string, body: unknown, token?: string) => t.api('POST', `/api/w
 beforeAll(async () => {
   t = await startKubiki({ config: { workflowHttpAllow: ['crm.example.com'] } });
   t.k.workflowRuntime.actions.register('base', 'recalculate', { handler: () => { actionCalls++; return null; } });
-  acme = (await t.api('POST', '/api/base/organizations', { name: 'Acme', inn: '7701234567', email: 'anna@acme.example' })).body;
+  acme = (await t.api('POST', '/api/base/organizations', { name: 'Acme', inn: '7701234560', email: 'anna@acme.example' })).body;
   noInn = (await t.api('POST', '/api/base/organizations', { name: 'Nameless' })).body;
   for (const firstName of ['Zoe', 'Boris']) {
     expect((await t.api('POST', '/api/base/people', { firstName, organization: acme.id })).status).toBe(201);
@@ -183,7 +183,7 @@ describe('POST /api/workflows/{id}/dry-run', () => {
     expect(create.output).toMatchObject({ id: '00000000-0000-7000-8000-000000000001', firstName: 'anna' });
     expect(notify.effect).toEqual({
       would: 'send', channel: 'email', to: 'sales@example.com', subject: 'New organization: Acme',
-      body: 'Organization Acme (INN 7701234567) was added; contact anna created.',
+      body: 'Organization Acme (INN 7701234560) was added; contact anna created.',
       id: '00000000-0000-7000-8000-000000000002', note: expect.stringMatching(/placeholder/),
     });
     expect(notify.output).toEqual({ notificationId: '00000000-0000-7000-8000-000000000002', status: 'dry-run' });
@@ -216,7 +216,7 @@ steps:
     expect(res.body).toMatchObject({ outcome: 'completed', path: ['touch', 'contacts', 'tell', 'mail'] });
     const [touch, contacts, tell, mail] = res.body.steps;
     expect(touch.effect).toEqual({ would: 'update', entity: 'base.organizations', id: acme.id, changes: { notes: { before: null, after: 'Reviewed: Acme' } }, unchanged: ['name'] });
-    expect(touch.output).toMatchObject({ id: acme.id, name: 'Acme', notes: 'Reviewed: Acme', inn: '7701234567' });
+    expect(touch.output).toMatchObject({ id: acme.id, name: 'Acme', notes: 'Reviewed: Acme', inn: '7701234560' });
     expect(contacts.effect).toBeUndefined();
     expect(contacts.output.count).toBe(2);
     expect(contacts.output.records.map((r: { firstName: string }) => r.firstName)).toEqual(['Boris', 'Zoe']);

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { completeInn } from '../../core/entities/russian-tax-ids.ts';
 import { CliSandbox } from '../helpers/cli-sandbox.ts';
 import { spawnKubiki, type KubikiProcess } from '../helpers/kubiki-process.ts';
 
@@ -75,7 +76,7 @@ async function createOrganizations(via: KubikiProcess, n: number, inFlight = 10)
   await Promise.all(Array.from({ length: inFlight }, async () => {
     while (next < n) {
       const i = next++;
-      const inn = String(100_000_000_000 + nextInn++);
+      const inn = completeInn(String(1_000_000_000 + nextInn++));
       const res = await via.api('POST', '/api/base/organizations', { name: `Org ${inn}`, inn });
       if (res.status !== 201) throw new Error(`POST /api/base/organizations → ${res.status} ${JSON.stringify(res.body)}`);
       ids[i] = res.body.id;
