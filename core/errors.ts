@@ -104,17 +104,31 @@ const BRAND = Symbol.for('kubiki.error');
 /** The HTTP status a code answers with. */
 export const errorStatus = (code: ErrorCode): number => titles[code][0];
 
+/** The core's codes with their status and title (OpenAPI lists them). */
+export const coreErrorCatalog = (): { code: ErrorCode; status: number; title: string }[] =>
+  (Object.entries(titles) as [ErrorCode, [number, string]][]).map(([code, [status, title]]) => ({ code, status, title }));
+
+/** A code a plugin declares in its manifest (`errors`), qualified by the plugin: `finance.period-closed`. */
+export type PluginErrorCode = `${string}.${string}`;
+
+/** A plugin-declared error as the core knows it. */
+export interface DeclaredError { code: PluginErrorCode; status: number; title: string; description?: string }
+
 export class KubikiError extends Error {
   readonly [BRAND] = true;
-  readonly code: ErrorCode;
+  readonly code: ErrorCode | PluginErrorCode;
+  /** What the error was made from: a core code or a plugin's declared error (to make a similar one). */
+  readonly declared: ErrorCode | DeclaredError;
   readonly status: number;
   readonly title: string;
   readonly issues: FieldIssue[];
   readonly extra: Record<string, unknown>;
 
-  constructor(code: ErrorCode, detail: string, options: { issues?: FieldIssue[]; extra?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(declared: ErrorCode | DeclaredError, detail: string, options: { issues?: FieldIssue[]; extra?: Record<string, unknown>; cause?: unknown } = {}) {
     super(detail, { cause: options.cause });
-    const [status, title] = titles[code];
+    this.declared = declared;
+    const code = typeof declared === 'string' ? declared : declared.code;
+    const [status, title] = typeof declared === 'string' ? titles[declared] : [declared.status, declared.title];
     this.name = 'KubikiError';
     this.code = code;
     this.status = status;

@@ -7,7 +7,7 @@ import { repoRoot, type KubikiConfig } from './config.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { openDatabase, type Database } from './db/database.ts';
 import { readGeneration, runCoreMigrations } from './db/core-migrations.ts';
-import { KubikiError } from './errors.ts';
+import { KubikiError, type DeclaredError } from './errors.ts';
 import { SYSTEM } from './auth/principal.ts';
 import { AuthService } from './auth/auth-service.ts';
 import { createAjv } from './entities/ajv.ts';
@@ -262,7 +262,9 @@ export class Kubiki {
   openApi(): Record<string, unknown> {
     const enabled = this.plugins.status().filter((p) => p.state === 'enabled').map((p) => p.name);
     const routes = [...this.coreRoutes, ...enabled.flatMap((plugin) => mountedPluginRoutes(plugin, this.plugins.routes.get(plugin) ?? []))];
-    return buildOpenApi(coreVersion, this.registry.all().filter((e) => this.plugins.isEnabled(e.plugin)), (q) => this.workflowRuntime.published.lifecycleOf(q) !== undefined, routes);
+    const errors = this.plugins.ordered.filter((p) => this.plugins.isEnabled(p.manifest.name))
+      .flatMap((p) => (p.manifest.errors ?? []).map((e): DeclaredError => ({ ...e, code: `${p.manifest.name}.${e.code}` })));
+    return buildOpenApi(coreVersion, this.registry.all().filter((e) => this.plugins.isEnabled(e.plugin)), (q) => this.workflowRuntime.published.lifecycleOf(q) !== undefined, routes, errors);
   }
 
   listen(port = this.config.port, host = this.config.host): Promise<Server> {

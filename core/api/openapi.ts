@@ -1,6 +1,7 @@
 import type { EntityDefinition, JsonSchema } from '../entities/entity-definition.ts';
 import { DEFAULT_LIMIT, MAX_LIMIT } from '../entities/list-query.ts';
 import type { MountedRoute } from '../http/route-contract.ts';
+import { coreErrorCatalog, type DeclaredError } from '../errors.ts';
 import { routePaths } from './route-openapi.ts';
 
 type Obj = Record<string, unknown>;
@@ -201,14 +202,16 @@ function transitionPaths(e: EntityDefinition): Obj {
   };
 }
 
-export function buildOpenApi(coreVersion: string, entities: EntityDefinition[], hasLifecycle: (qualifiedName: string) => boolean = () => false, routes: readonly MountedRoute[] = []): Obj {
+export function buildOpenApi(coreVersion: string, entities: EntityDefinition[], hasLifecycle: (qualifiedName: string) => boolean = () => false, routes: readonly MountedRoute[] = [], pluginErrors: readonly DeclaredError[] = []): Obj {
+  const errorCodes = [...coreErrorCatalog(), ...pluginErrors.map(({ code, status, title, description }) => ({ code, status, title, ...(description ? { description } : {}) }))];
   const schemas: Record<string, JsonSchema> = {
     Problem: {
       type: 'object',
       description: 'RFC 9457 problem details',
       required: ['type', 'title', 'status'],
       properties: {
-        type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, code: { type: 'string' },
+        type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' },
+        code: { type: 'string', description: 'A stable error code; every code this installation answers with is listed in x-error-codes (plugin codes are <plugin>.<code>).', examples: errorCodes.slice(0, 3).map((e) => e.code) },
         instance: { type: 'string' }, field: { type: 'string' }, rule: { type: 'string' },
         errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, rule: { type: 'string' }, message: { type: 'string' } } } },
       },
@@ -224,7 +227,8 @@ export function buildOpenApi(coreVersion: string, entities: EntityDefinition[], 
   // Declared routes win over the hand-written entries above (which go as routes are declared).
   const byName = new Map(entities.map((e) => [e.qualifiedName, componentName(e)]));
   const component = (q: string) => byName.get(q) ?? pascal(q);
-  for (const [path, item] of Object.entries(routePaths(routes, component))) paths[path] = { ...(paths[path] as Obj | undefined), ...(item as Obj) };
+  const statusOf = (code: string) => errorCodes.find((e) => e.code === code)?.status;
+  for (const [path, item] of Object.entries(routePaths(routes, component, statusOf))) paths[path] = { ...(paths[path] as Obj | undefined), ...(item as Obj) };
   return {
     openapi: '3.1.0',
     info: { title: 'Kubiki API', version: coreVersion, description: 'Modular ERP/CRM. Errors are application/problem+json; money is a decimal string.' },
@@ -232,6 +236,7 @@ export function buildOpenApi(coreVersion: string, entities: EntityDefinition[], 
     security: [{ bearer: [] }],
     tags: [{ name: coreTag }, ...[...new Set(entities.map((e) => e.plugin))].map((name) => ({ name }))],
     paths,
+    'x-error-codes': errorCodes,
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
       responses: { Problem: { description: 'Problem details', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } } },

@@ -1,5 +1,4 @@
 import type { JsonSchema } from '../entities/entity-definition.ts';
-import { errorStatus, type ErrorCode } from '../errors.ts';
 import type { MountedRoute } from '../http/route-contract.ts';
 import { responseContentType, responseSchemaOf } from '../http/route-validation.ts';
 
@@ -34,7 +33,7 @@ function parameters(schema: JsonSchema | undefined, where: 'path' | 'query', com
 export const operationIdOf = (route: MountedRoute): string => (route.owner === 'core' ? route.spec.operationId : `${route.owner}${pascal(route.spec.operationId)}`);
 
 /** OpenAPI path items of the mounted routes (merged by path). */
-export function routePaths(routes: readonly MountedRoute[], component: (qualifiedName: string) => string): Obj {
+export function routePaths(routes: readonly MountedRoute[], component: (qualifiedName: string) => string, statusOf: (code: string) => number | undefined): Obj {
   const paths: Record<string, Obj> = {};
   for (const route of routes) {
     const { spec } = route;
@@ -55,7 +54,10 @@ export function routePaths(routes: readonly MountedRoute[], component: (qualifie
     if (spec.permission !== 'public') problems.add(401);
     if (spec.permission !== 'public' && spec.permission !== 'signed-in') problems.add(403);
     if (spec.schemas.params) problems.add(404);
-    for (const code of spec.errors ?? []) problems.add(errorStatus(code as ErrorCode));
+    for (const code of spec.errors ?? []) {
+      const status = statusOf(code);
+      if (status !== undefined) problems.add(status);
+    }
     for (const status of problems) responses[status] ??= problemRef;
     const operation: Obj = {
       tags: [route.owner],

@@ -212,7 +212,7 @@ export class EntityRepository {
       } catch (error) {
         if (!isKubikiError(error)) throw error;
         const issues = error.issues.map((issue) => ({ ...issue, field: issue.field ? `${i}.${issue.field}` : String(i) }));
-        throw new KubikiError(error.code, `record ${i}: ${error.message}`, { issues, extra: error.extra });
+        throw new KubikiError(error.declared, `record ${i}: ${error.message}`, { issues, extra: error.extra });
       }
     }));
     const insert = this.table(options.trx).insert(prepared.map((p) => p.row)).returning('*');

@@ -1,7 +1,7 @@
 import type { RouterContext } from '@koa/router';
 import type { Principal } from '../auth/principal.ts';
 import type { JsonSchema } from '../entities/entity-definition.ts';
-import type { ErrorCode } from '../errors.ts';
+import type { ErrorCode, PluginErrorCode } from '../errors.ts';
 
 // A route is data: method, path, permission and JSON Schemas for what comes in and goes out
 // (Fastify's route `schema` is the model). The core validates params, query and body before the
@@ -50,8 +50,8 @@ export interface RouteSpec<P = Record<string, string>, Q = Record<string, unknow
   description?: string;
   permission: RoutePermission;
   schemas: RouteSchemas;
-  /** Error codes the route answers besides validation (listed in OpenAPI). */
-  errors?: ErrorCode[];
+  /** Error codes the route answers besides validation (listed in OpenAPI): core codes or the plugin's declared ones (`finance.period-closed`). */
+  errors?: (ErrorCode | PluginErrorCode)[];
   handler(input: RouteInput<P, Q, B>, http: RouterContext): Promise<void> | void;
 }
 

@@ -8,6 +8,7 @@ import type { EventHandler } from '../events/event-dispatcher.ts';
 import type { Principal } from '../auth/principal.ts';
 import type { RouteSpec } from '../http/route-contract.ts';
 import type { JournalRows } from '../audit/journal-rows.ts';
+import type { FieldIssue, KubikiError } from '../errors.ts';
 import type { PluginManifest } from './plugin-manifest.ts';
 import type { DocumentTotalsProvider } from '../templates/document-data.ts';
 import type { StoredDocument } from '../templates/document-service.ts';
@@ -109,6 +110,11 @@ export interface PluginContext {
   computeFields(entity: string, compute: FieldComputer): void;
   /** Document totals under the company's VAT rounding policy (KUBIKI_VAT_ROUNDING): the one money computation. */
   readonly money: Money;
+  /**
+   * An error this plugin declares in its manifest (`errors`), answered as problem+json with the code
+   * `<plugin>.<code>` and the declared status, e.g. `ctx.error('period-closed', 'period 2026-03 is closed', { issues })`.
+   */
+  error(code: string, detail: string, options?: { issues?: FieldIssue[]; extra?: Record<string, unknown> }): KubikiError;
   /** An active user's name and e-mail (to address a record's owner); undefined for unknown or inactive users. */
   userContact(id: string): Promise<{ id: string; username: string; displayName: string; email: string | null } | undefined>;
 }

@@ -398,6 +398,11 @@ export class PluginManager {
         if (!entity.startsWith(`${name}.`)) throw new KubikiError('forbidden', `plugin ${name} may compute fields only of its own entities, not ${entity}`);
         this.deps.computeFields(name, entity, compute);
       },
+      error: (code, detail, options = {}) => {
+        const declared = p.manifest.errors?.find((e) => e.code === code);
+        if (!declared) throw new Error(`plugin ${name} raised error code ${code}, which its plugin.json does not declare under "errors"`);
+        return new KubikiError({ code: `${name}.${code}`, status: declared.status, title: declared.title }, detail, options);
+      },
       money: {
         vatRounding: this.deps.vatRounding,
         totals: (lines, options = {}) => documentTotals(lines, { ...options, vatRounding: this.deps.vatRounding }),

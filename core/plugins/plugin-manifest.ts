@@ -19,6 +19,7 @@ export interface PluginManifest {
   /** Roles created at install when missing (the admin owns them afterwards). */
   roles?: { name: string; description?: string; permissions: string[] }[];
   extensionPoints?: { name: string; description?: string; schema?: Record<string, unknown> }[];
+  errors?: { code: string; status: number; title: string; description?: string }[];
   seeds?: string[];
   main?: string;
 }

@@ -155,7 +155,7 @@ export class Ledger {
     const closed = rows.find((r) => r.status === 'closed');
     if (closed) {
       const w = wanted.find((x) => x.month === closed.month)!;
-      throw new KubikiError('conflict', `the fiscal period ${closed.month} is closed: nothing can be posted on ${w.field} in it (reopen it with POST /api/finance/periods/{id}/reopen, or use a date in an open period)`, {
+      throw this.ctx.error('period-closed', `the fiscal period ${closed.month} is closed: nothing can be posted on ${w.field} in it (reopen it with POST /api/finance/periods/{id}/reopen, or use a date in an open period)`, {
         issues: [{ field: w.field, rule: 'period-open', message: `period ${closed.month} is closed` }], extra: { period: closed.month },
       });
     }

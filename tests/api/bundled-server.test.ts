@@ -64,7 +64,7 @@ describe('the bundle npm start runs', () => {
     expect((await server.api('POST', `/api/finance/periods/${period.body.id}/close`)).status).toBe(200);
     expectProblem(await server.api('POST', '/api/finance/entries', {
       date: '2026-01-15', lines: [{ account: '50', debit: '10.00' }, { account: '90.01', credit: '10.00' }],
-    }), 409, 'conflict', 'date');
+    }), 409, 'finance.period-closed', 'date');
   });
 
   it('fails a workflow step at once when the plugin action refuses (no retries)', async () => {

@@ -49,8 +49,8 @@ describe('allocating an advance later', () => {
     // The advance and the invoice were both on 62 for Acme: no journal entry, the books stay balanced.
     expect(await t.count('finance_entries')).toBe(entries);
     await expectBalanced(t);
-    // One audit row for the invoice, one for the payment.
-    expect(await t.count('kubiki_audit')).toBe(audit + 2);
+    // One audit row for the invoice, one for the payment, one for the allocation row.
+    expect(await t.count('kubiki_audit')).toBe(audit + 3);
     const rows = await t.k.db.table('finance_allocations').where({ payment_id: adv }).select('invoice_id', 'amount', t.k.db.knex.raw("to_char(date, 'YYYY-MM-DD') as date"));
     expect(rows).toEqual([{ invoice_id: a.id, amount: '1200.00', date: '2026-04-02' }]);
 

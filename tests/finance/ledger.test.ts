@@ -46,7 +46,7 @@ describe('chart of accounts and periods', () => {
     const refused = await t.api('POST', '/api/finance/entries', entry('2025-03-31', [dr('51', '5.00'), cr('80', '5.00')]));
     expect(refused.status).toBe(409);
     expect(refused.headers.get('content-type')).toContain('application/problem+json');
-    expect(refused.body).toMatchObject({ code: 'conflict', field: 'date', rule: 'period-open', period: '2025-03' });
+    expect(refused.body).toMatchObject({ code: 'finance.period-closed', status: 409, field: 'date', rule: 'period-open', period: '2025-03' });
     expect(refused.body.detail).toContain('closed');
     const reverse = await t.api('POST', `/api/finance/entries/${first.body.id}/reverse`, { date: '2025-03-31' });
     expect(reverse.status).toBe(409);

@@ -103,7 +103,7 @@ describe('posting rules', () => {
 });
 
 describe('debit = credit', () => {
-  it('holds after 1,000 randomly generated documents (entries, invoices, payments)', async () => {
+  it('holds after 1,000 randomly generated documents (entries, invoices, payments)', { timeout: 120_000 }, async () => {
     let seed = 42;
     const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     const amount = () => (Math.floor(rnd() * 100000) / 100 + 0.01).toFixed(2);
