@@ -1,5 +1,3 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import type { Knex } from 'knex';
 import semver from 'semver';
 import type { Logger } from 'pino';
@@ -8,21 +6,19 @@ import { bumpGeneration, withMigrationLock } from '../db/core-migrations.ts';
 import { KubikiError, isKubikiError } from '../errors.ts';
 import { SYSTEM, type Principal } from '../auth/principal.ts';
 import { writeAudit } from '../audit/audit-trail.ts';
-import { journalRows } from '../audit/journal-rows.ts';
 import type { EntityRegistry } from '../entities/entity-registry.ts';
-import { checkGrantSyntax } from '../auth/permissions.ts';
 import type { WorkflowAction } from '../workflows/engine/workflow-actions.ts';
-import type { FieldComputer, WriteGuard } from './plugin-context.ts';
-import { documentTotals, type VatRounding } from '../money/document-totals.ts';
+import type { VatRounding } from '../money/document-totals.ts';
 import type { EntityRepository } from '../entities/entity-repository.ts';
-import { applyTableDiff, diffEntityTable, diffIsEmpty } from '../entities/entity-table.ts';
 import type { EventDispatcher } from '../events/event-dispatcher.ts';
+import type { DocumentTotalsProvider } from '../templates/document-data.ts';
 import type { ExtensionPoints } from './extension-points.ts';
 import type { DiscoveredPlugin } from './plugin-manifest.ts';
 import { importModule } from './module-loader.ts';
 import { setupOrder } from './plugin-graph.ts';
-import type { LegacyPluginRoute, MigrationModule, PluginContext, PluginModule, PluginRoute } from './plugin-context.ts';
-import type { DocumentTotalsProvider } from '../templates/document-data.ts';
+import { PluginInstaller } from './plugin-installer.ts';
+import { createPluginContext } from './plugin-context-factory.ts';
+import type { FieldComputer, LegacyPluginRoute, PluginContext, PluginModule, PluginRoute, WriteGuard } from './plugin-context.ts';
 
 export type PluginState = 'available' | 'installed' | 'enabled' | 'disabled';
 
@@ -74,6 +70,7 @@ export class PluginManager {
   private stored = new Map<string, StoredState>();
   private readonly byName: Map<string, DiscoveredPlugin>;
   private readonly setUp = new Set<string>();
+  private readonly installer: PluginInstaller;
   private booting = false;
   /** Enhancers before the plugins they enhance (see plugin-graph.ts). */
   private readonly setupOrder: DiscoveredPlugin[];
@@ -81,6 +78,7 @@ export class PluginManager {
 
   constructor(private readonly deps: PluginManagerDeps) {
     this.byName = new Map(deps.plugins.map((p) => [p.manifest.name, p]));
+    this.installer = new PluginInstaller(deps);
     this.setupOrder = setupOrder(deps.plugins);
     for (const p of deps.plugins) {
       for (const point of p.manifest.extensionPoints ?? []) deps.extensionPoints.declare({ owner: p.manifest.name, ...point });
@@ -164,8 +162,8 @@ export class PluginManager {
       if (stored && semver.lt(version, stored.version)) {
         throw new KubikiError('plugin-downgrade', `plugin ${name} ${version} is older than the installed ${stored.version}; restore the newer plugin or the database`);
       }
-      if (stored && semver.gt(version, stored.version)) await this.upgrade(p, stored.version);
-      else if (stored) await this.warnOnSchemaDrift(p);
+      if (stored && semver.gt(version, stored.version)) await this.installer.upgrade(p, stored.version);
+      else if (stored) await this.installer.warnOnSchemaDrift(p);
     }
     for (const p of this.deps.plugins) {
       const wanted = p.manifest.alwaysEnabled || enable.includes(p.manifest.name);
@@ -185,10 +183,7 @@ export class PluginManager {
       const missing = (p.manifest.dependsOn ?? []).filter((d) => stateOf(d) === 'available');
       if (missing.length) throw this.conflict(name, `install ${missing.join(', ')} first: ${name} depends on ${missing.length > 1 ? 'them' : 'it'}`);
       try {
-        await this.syncTables(p, trx);
-        await this.runMigrations(p, trx);
-        await this.runSeeds(p, trx);
-        await this.createRoles(p, trx);
+        await this.installer.install(p, trx);
       } catch (error) {
         if (isKubikiError(error) && error.status < 500) throw error;
         throw new KubikiError('migration-failed', `installing plugin ${name} failed, nothing was changed: ${(error as Error).message}`, { cause: error });
@@ -257,88 +252,6 @@ export class PluginManager {
     return new KubikiError('lifecycle-conflict', detail, { extra: { plugin: name, ...extra } });
   }
 
-  private async upgrade(p: DiscoveredPlugin, from: string): Promise<void> {
-    const { name, version } = p.manifest;
-    this.deps.logger.info({ plugin: name, from, to: version }, 'upgrading plugin');
-    await withMigrationLock(this.deps.db, async (trx) => {
-      const row = await this.deps.db.table('kubiki_plugins', trx).where({ name }).first('version');
-      if (row && !semver.gt(version, row.version)) return; // another instance upgraded it meanwhile
-      try {
-        await this.syncTables(p, trx);
-        await this.runMigrations(p, trx);
-      } catch (error) {
-        if (isKubikiError(error)) throw error;
-        throw new KubikiError('migration-failed', `upgrading plugin ${name} from ${from} to ${version} failed, nothing was changed: ${(error as Error).message}`, { cause: error });
-      }
-      await this.deps.db.table('kubiki_plugins', trx).where({ name }).update({ version, updated_at: trx.fn.now() });
-      await writeAudit(this.deps.db, trx, {
-        actor: SYSTEM, action: 'upgraded', plugin: 'core', entity: 'plugins', recordId: name, changes: { version: { before: from, after: version } },
-      });
-      await bumpGeneration(this.deps.db, trx);
-    });
-  }
-
-  private async warnOnSchemaDrift(p: DiscoveredPlugin): Promise<void> {
-    for (const entity of p.entities) {
-      const diff = await diffEntityTable(this.deps.db.knex, this.deps.db, entity);
-      if (!diffIsEmpty(diff)) {
-        this.deps.logger.warn({ plugin: p.manifest.name, entity: entity.qualifiedName, addColumns: diff.addColumns.map((f) => f.name) },
-          'entity schema differs from its table; raise the plugin version to migrate it');
-      }
-    }
-  }
-
-  /** Creates missing tables, columns and indexes of the plugin's entities; never drops anything. */
-  private async syncTables(p: DiscoveredPlugin, trx: Knex.Transaction): Promise<void> {
-    for (const entity of p.entities) await applyTableDiff(trx, this.deps.db, this.deps.registry, await diffEntityTable(trx, this.deps.db, entity));
-  }
-
-  private async runMigrations(p: DiscoveredPlugin, trx: Knex.Transaction): Promise<void> {
-    const { db } = this.deps;
-    const name = p.manifest.name;
-    const done = new Set<string>(await db.table('kubiki_plugin_migrations', trx).where({ plugin: name }).pluck('name'));
-    for (const file of p.migrations) {
-      if (done.has(file)) continue;
-      const module = await importModule<MigrationModule>(path.join(p.dir, 'migrations', file));
-      if (typeof module.up !== 'function') throw new KubikiError('migration-failed', `plugin ${name}: migration ${file} exports no up()`);
-      await module.up({ trx, schema: db.schema, table: (t) => db.table(t, trx), schemaBuilder: () => trx.schema.withSchema(db.schema) });
-      await db.table('kubiki_plugin_migrations', trx).insert({ plugin: name, name: file });
-    }
-  }
-
-  private async runSeeds(p: DiscoveredPlugin, trx: Knex.Transaction): Promise<void> {
-    for (const file of p.manifest.seeds ?? []) {
-      const full = path.join(p.dir, file);
-      const seed = JSON.parse(fs.readFileSync(full, 'utf8')) as { entity?: string; records?: unknown[] };
-      if (typeof seed.entity !== 'string' || !Array.isArray(seed.records)) {
-        throw new KubikiError('invalid-manifest', `plugin ${p.manifest.name}: seed ${file} must be {"entity": "<plural>", "records": [...]}`);
-      }
-      const repo = this.deps.repository(`${p.manifest.name}.${seed.entity}`);
-      for (const [i, record] of seed.records.entries()) {
-        try {
-          await repo.create(record, { actor: SYSTEM, trx });
-        } catch (error) {
-          // A seed the plugin ships is the plugin's bug, not the installing admin's bad request (no 4xx).
-          const why = isKubikiError(error) && error.issues.length ? error.issues.map((e) => `${e.field}: ${e.message}`).join('; ') : (error as Error).message;
-          throw new KubikiError('migration-failed', `plugin ${p.manifest.name}: seed ${file}, record ${i + 1}: ${why}`, { cause: error });
-        }
-      }
-    }
-  }
-
-  /** The plugin's roles, unless a role of that name exists (the admin may have shaped it). */
-  private async createRoles(p: DiscoveredPlugin, trx: Knex.Transaction): Promise<void> {
-    for (const role of p.manifest.roles ?? []) {
-      role.permissions.forEach((g, i) => checkGrantSyntax(g, `roles/${role.name}/permissions/${i}`));
-      const inserted = await this.deps.db.table('kubiki_roles', trx)
-        .insert({ name: role.name, description: role.description ?? '', permissions: JSON.stringify(role.permissions) })
-        .onConflict('name').ignore().returning('name');
-      if (inserted.length) {
-        await writeAudit(this.deps.db, trx, { actor: SYSTEM, action: 'created', plugin: 'core', entity: 'roles', recordId: role.name, changes: { permissions: { before: null, after: role.permissions }, by: { before: null, after: `plugin ${p.manifest.name}` } } });
-      }
-    }
-  }
-
   /** Runs a plugin's code once per process, the first time it is enabled. */
   private async setup(p: DiscoveredPlugin): Promise<void> {
     const name = p.manifest.name;
@@ -346,67 +259,6 @@ export class PluginManager {
     this.setUp.add(name);
     const module = (await importModule<{ default?: PluginModule }>(p.main)).default;
     if (!module?.setup) return;
-    await module.setup(this.context(p));
-  }
-
-  private context(p: DiscoveredPlugin): PluginContext {
-    const name = p.manifest.name;
-    const { db, dispatcher, extensionPoints, repository } = this.deps;
-    const prefix = `KUBIKI_${name.toUpperCase()}_`;
-    const config = Object.fromEntries(
-      Object.entries(this.deps.env).filter(([k, v]) => k.startsWith(prefix) && v !== undefined).map(([k, v]) => [k.slice(prefix.length).toLowerCase(), v as string]),
-    );
-    const own = new Set(p.entities.map((e) => e.table));
-    return {
-      name,
-      manifest: p.manifest,
-      logger: this.deps.logger.child({ plugin: name }),
-      config,
-      repository,
-      transaction: (work) => db.knex.transaction(work),
-      table: (table, trx) => {
-        if (!own.has(table) && !table.startsWith(`${name}_`)) throw new KubikiError('forbidden', `plugin ${name} may query only its own tables (${name}_…), not ${table}`);
-        return db.table(table, trx);
-      },
-      journalRows: (table, entity) => {
-        if (!table.startsWith(`${name}_`)) throw new KubikiError('forbidden', `plugin ${name} may journal only its own tables (${name}_…), not ${table}`);
-        return journalRows(db, name, table, entity);
-      },
-      on: (pattern, handler) => dispatcher.subscribe(name, pattern, handler),
-      contribute: (point, value) => extensionPoints.contribute(name, point, value),
-      onContribution: (point, watcher) => extensionPoints.watch(`${name}.${point}`, (value, contributor) => watcher(value as never, contributor)),
-      contributions: (point) => extensionPoints.list(point.includes('.') ? point : `${name}.${point}`),
-      route: (route: PluginRoute | LegacyPluginRoute) => {
-        const list = this.routes.get(name) ?? [];
-        list.push(route);
-        this.routes.set(name, list);
-      },
-      isEnabled: this.isEnabled,
-      documentTotals: (entity, provide) => {
-        if (!entity.startsWith(`${name}.`)) throw new KubikiError('forbidden', `plugin ${name} may provide document totals only for its own entities, not ${entity}`);
-        this.deps.documents.provideTotals(name, entity, provide);
-      },
-      renderDocument: (templateId, recordId, options) => this.deps.documents.render(templateId, recordId, options),
-      notify: (message, actor) => this.deps.notify(message, actor),
-      workflowAction: (actionName, action) => this.deps.workflowAction(name, actionName, action),
-      userContact: (id) => this.deps.userContact(id),
-      guardWrites: (entity, guard) => {
-        if (!entity.startsWith(`${name}.`)) throw new KubikiError('forbidden', `plugin ${name} may guard only its own entities, not ${entity}`);
-        this.deps.guardWrites(name, entity, guard);
-      },
-      computeFields: (entity, compute) => {
-        if (!entity.startsWith(`${name}.`)) throw new KubikiError('forbidden', `plugin ${name} may compute fields only of its own entities, not ${entity}`);
-        this.deps.computeFields(name, entity, compute);
-      },
-      error: (code, detail, options = {}) => {
-        const declared = p.manifest.errors?.find((e) => e.code === code);
-        if (!declared) throw new Error(`plugin ${name} raised error code ${code}, which its plugin.json does not declare under "errors"`);
-        return new KubikiError({ code: `${name}.${code}`, status: declared.status, title: declared.title }, detail, options);
-      },
-      money: {
-        vatRounding: this.deps.vatRounding,
-        totals: (lines, options = {}) => documentTotals(lines, { ...options, vatRounding: this.deps.vatRounding }),
-      },
-    };
+    await module.setup(createPluginContext(p, this.deps, this.routes, this.isEnabled));
   }
 }
