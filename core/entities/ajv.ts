@@ -42,8 +42,8 @@ function storableDates(ajv: Ajv2020): void {
  * the rest annotate. `verbose` gives errors the value and the property's schema, which the messages
  * need (a check digit, an `x-ref` target, an `x-format-hint`); it costs nothing when data is valid.
  */
-export function createAjv(): Ajv2020 {
-  const ajv = new Ajv2020({ allErrors: true, strict: true, useDefaults: true, coerceTypes: false, strictRequired: false, verbose: true });
+export function createAjv(options: { coerceTypes?: boolean | 'array' } = {}): Ajv2020 {
+  const ajv = new Ajv2020({ allErrors: true, strict: true, useDefaults: true, coerceTypes: options.coerceTypes ?? false, strictRequired: false, verbose: true });
   addFormats(ajv);
   storableDates(ajv);
   addKubikiFormats(ajv);

@@ -45,11 +45,7 @@ function closed(schema: JsonSchema): JsonSchema {
 let coercingAjv: Ajv2020 | undefined;
 /** For params and query: strings coerced to the declared types, a single value to a one-item array. */
 function paramsAjv(): Ajv2020 {
-  if (!coercingAjv) {
-    coercingAjv = createAjv();
-    coercingAjv.opts.coerceTypes = 'array';
-  }
-  return coercingAjv;
+  return (coercingAjv ??= createAjv({ coerceTypes: 'array' }));
 }
 let bodyAjv: Ajv2020 | undefined;
 const bodies = (): Ajv2020 => (bodyAjv ??= createAjv());
