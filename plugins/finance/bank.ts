@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { KubikiError, fieldError, SYSTEM, type PluginContext, type Principal } from 'kubiki/plugin';
-import { Decimal, bodyObject, elevated, isDate, money, refuseUnknown } from './util.ts';
+import { Decimal, elevated, isDate, money } from './util.ts';
 
 /** RFC 4180-ish CSV: `,` or `;` separated, quoted fields with "" escapes; returns rows with their line numbers. */
 export function parseCsv(text: string): { line: number; cells: string[] }[] {
@@ -38,6 +38,14 @@ const COLUMNS: Record<string, string> = {
 const AMOUNT = /^[+-]?[0-9]{1,16}([.,][0-9]{1,2})?$/;
 const NUMBER = /\b(S?INV-[0-9]{4}-[0-9]{6})\b/gi;
 
+/** What an import answers (POST /api/finance/bank-statements; its schema is in routes/bank.ts). */
+export interface StatementImport {
+  created: number;
+  matched: { line: number; payment: string; invoice: string; number: string; amount: string; allocated: string; by: 'reference' | 'amount' }[];
+  unmatched: { line: number; payment: string; amount: string; reason: string }[];
+  duplicates: { line: number; payment: string | null; importedLine: number | null; importedAt: string | null }[];
+}
+
 interface Row { line: number; date: string; amount: Decimal; direction: 'in' | 'out'; reference: string; counterpartyInn?: string; counterpartyName?: string; lineId?: string; fingerprint: string }
 
 /**
@@ -62,15 +70,7 @@ function fingerprints(rows: Omit<Row, 'fingerprint'>[]): string[] {
  * written); then, in one transaction, a draft payment per row, matched to an open invoice by the
  * invoice number in the reference (or, without one, by the counterparty's INN and the exact amount due).
  */
-export async function importStatement(ctx: PluginContext, raw: unknown, contentType: string, actor: Principal, requestId?: string) {
-  let text: string;
-  if (contentType === 'text/csv' && typeof raw === 'string') text = raw;
-  else {
-    const b = bodyObject(raw, '{"csv": "date,amount,reference,counterpartyInn\\n2026-01-31,1220.00,INV-2026-000001,7707083893"}');
-    refuseUnknown(b, ['csv']);
-    if (typeof b.csv !== 'string' || b.csv.trim() === '') throw fieldError('validation-failed', 'csv', b.csv === undefined ? 'required' : 'type', 'csv must be the statement as CSV text with a header line');
-    text = b.csv;
-  }
+export async function importStatement(ctx: PluginContext, text: string, actor: Principal, requestId?: string): Promise<StatementImport> {
   const rows = parseCsv(text.replace(/^\uFEFF/, ''));
   if (rows.length < 2) throw fieldError('validation-failed', 'csv', 'minItems', 'the statement needs a header line and at least one row');
   const header = rows[0].cells.map((h) => COLUMNS[h.trim().toLowerCase().replace(/[^a-z]/g, '')]);
@@ -142,14 +142,14 @@ export async function importStatement(ctx: PluginContext, raw: unknown, contentT
       .where((q) => { q.whereIn('number', numbers); if (orgByInn.size) q.orWhereIn('organization', [...orgByInn.values()]); })
       .select('id', 'number', 'kind', 'organization', 'total', 'paidAmount');
     const dueOf = new Map(open.map((i) => [i.id as string, new Decimal(i.total).minus(i.paidAmount ?? 0)]));
-    const matched: Record<string, unknown>[] = [];
-    const unmatched: Record<string, unknown>[] = [];
+    const matched: StatementImport['matched'] = [];
+    const unmatched: StatementImport['unmatched'] = [];
     for (const r of fresh) {
       const kind = r.direction === 'in' ? 'customer' : 'supplier';
       const org = r.counterpartyInn ? orgByInn.get(r.counterpartyInn) : undefined;
       const refs = [...r.reference.matchAll(NUMBER)].map((m) => m[1].toUpperCase());
       let invoice = open.find((i) => refs.includes(i.number) && i.kind === kind && dueOf.get(i.id)!.gt(0) && (!org || i.organization === org));
-      let by = 'reference';
+      let by: 'reference' | 'amount' = 'reference';
       if (!invoice && org) {
         const same = open.filter((i) => i.organization === org && i.kind === kind && dueOf.get(i.id)!.eq(r.amount));
         if (same.length === 1) { invoice = same[0]; by = 'amount'; }

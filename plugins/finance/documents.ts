@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import { KubikiError, fieldError, type DocumentTotals, type PluginContext, type Principal, type ApiRecord } from 'kubiki/plugin';
-import { Ledger, LEDGER_WRITES, type ParsedLine, type PostedEntry } from './ledger.ts';
-import { Decimal, amountField, bodyObject, dateField, elevated, isObject, isUuid, money, refuseUnknown, today } from './util.ts';
+import { KubikiError, fieldError, SYSTEM, type DocumentTotals, type PluginContext, type Principal, type ApiRecord } from 'kubiki/plugin';
+import type { Ledger, ParsedLine, PostedEntry } from './ledger.ts';
+import { Decimal, elevated, money, today } from './util.ts';
 
 /** The invoice/quote line contract shared with CRM quotes (see docs/finance.md). */
 export interface InvoiceLine {
@@ -32,9 +32,6 @@ export function postingAccounts(config: Readonly<Record<string, string>>) {
   };
 }
 
-/** Fields users never write: the posting routes and payments own them. */
-export const INVOICE_COMPUTED = ['status', 'number', 'subtotal', 'vatTotal', 'total', 'paidAmount', 'entry'];
-export const PAYMENT_COMPUTED = ['status', 'unallocated', 'entry'];
 
 const line = (account: string, side: 'debit' | 'credit', amount: string, organization?: string): ParsedLine => ({
   account, debit: new Decimal(side === 'debit' ? amount : 0), credit: new Decimal(side === 'credit' ? amount : 0), ...(organization ? { organization } : {}),
@@ -46,9 +43,9 @@ export class Documents {
 
   private get accounts() { return postingAccounts(this.ctx.config); }
 
-  /** Locks one of this plugin's entity rows FOR UPDATE, or 404. */
+  /** Locks one of this plugin's entity rows FOR UPDATE, or 404. `id` is a UUID (the routes' params say so). */
   async lock(table: 'finance_invoices' | 'finance_payments', id: string, trx: Knex.Transaction): Promise<Record<string, any>> {
-    const row = isUuid(id) ? await this.ctx.table(table, trx).where({ id }).forUpdate().first() : undefined;
+    const row = await this.ctx.table(table, trx).where({ id }).forUpdate().first();
     if (!row) {
       const entity = table === 'finance_invoices' ? 'finance.invoices' : 'finance.payments';
       throw new KubikiError('not-found', `${entity} ${id} does not exist`, { extra: { entity, id } });
@@ -64,114 +61,123 @@ export class Documents {
     return `${key}-${String(row.value).padStart(6, '0')}`;
   }
 
-  /** Validates a draft, computes totals, numbers it, writes the journal entry and marks it posted: one transaction. */
-  async postInvoice(id: string, actor: Principal, requestId?: string, outer?: Knex.Transaction): Promise<{ invoice: ApiRecord; entry: PostedEntry }> {
-    const run = <T>(work: (trx: Knex.Transaction) => Promise<T>) => (outer ? work(outer) : this.ctx.transaction(work));
-    return run(async (trx) => {
-      const row = await this.lock('finance_invoices', id, trx);
-      if (row.status !== 'draft') throw new KubikiError('conflict', `invoice ${id} is ${row.status}; only a draft can be posted`, { issues: [{ field: 'status', rule: 'draft', message: `the invoice is ${row.status}` }], extra: { status: row.status } });
-      if (!row.organization) throw fieldError('validation-failed', 'organization', 'required', 'set the organization before posting the invoice');
-      if (!row.date) throw fieldError('validation-failed', 'date', 'required', 'set the invoice date before posting');
-      if (row.dueDate && row.dueDate < row.date) throw fieldError('validation-failed', 'dueDate', 'minimum', 'dueDate cannot be before the invoice date');
-      const lines = (row.lines ?? []) as InvoiceLine[];
-      if (lines.length === 0) throw fieldError('validation-failed', 'lines', 'minItems', 'an invoice needs at least one line to be posted');
-      lines.forEach((l, i) => {
-        if (new Decimal(l.quantity).lte(0)) throw fieldError('validation-failed', `lines.${i}.quantity`, 'positive', `lines.${i}.quantity must be greater than zero`);
-      });
-      const totals = invoiceTotals(this.ctx, row);
-      if (new Decimal(totals.total).lte(0)) throw fieldError('validation-failed', 'lines', 'positive', 'the invoice total must be greater than zero');
-      const customer = row.kind === 'customer';
-      const number = await this.nextNumber(customer ? 'INV' : 'SINV', row.date.slice(0, 4), trx);
-      const a = this.accounts;
-      const entryLines = (customer
-        ? [line(a.receivables, 'debit', totals.total, row.organization), line(a.revenue, 'credit', totals.subtotal), line(a.vatPayable, 'credit', totals.vatTotal)]
-        : [line(a.purchases, 'debit', totals.subtotal), line(a.vatReceivable, 'debit', totals.vatTotal), line(a.payables, 'credit', totals.total, row.organization)]
-      ).filter(nonZero);
-      const [entry] = await this.ledger.post([{
-        date: row.date, memo: `${customer ? 'Invoice' : 'Supplier invoice'} ${number}`, sourceEntity: 'finance.invoices', sourceId: id,
-        sourceKey: `finance.invoices:${id}:post`, lines: entryLines, total: new Decimal(totals.total), prefix: '',
-      }], { actor, trx, requestId });
-      const invoice = await this.ctx.repository('finance.invoices').update(id, {
-        status: 'posted', number, subtotal: totals.subtotal, vatTotal: totals.vatTotal, total: totals.total, paidAmount: '0.00', entry: entry.id,
-      }, { actor: elevated(actor, ['finance.invoices.update']), trx, requestId, viaTransition: true });
-      return { invoice, entry };
+  /**
+   * The moment an invoice is posted (the `post` transition's action, finance.postInvoice): the
+   * lifecycle has already set its status in `trx`; this checks the document, computes its totals,
+   * numbers it and writes its journal entry, all in that transaction — a refusal (400 naming the
+   * field, 409 finance.period-closed) undoes the state change too.
+   */
+  async invoicePosted(id: string, actor: Principal, trx: Knex.Transaction, requestId?: string): Promise<{ invoice: ApiRecord; entry: PostedEntry }> {
+    const row = await this.lock('finance_invoices', id, trx);
+    if (!row.organization) throw fieldError('validation-failed', 'organization', 'required', 'set the organization before posting the invoice');
+    if (!row.date) throw fieldError('validation-failed', 'date', 'required', 'set the invoice date before posting');
+    if (row.dueDate && row.dueDate < row.date) throw fieldError('validation-failed', 'dueDate', 'minimum', 'dueDate cannot be before the invoice date');
+    const lines = (row.lines ?? []) as InvoiceLine[];
+    if (lines.length === 0) throw fieldError('validation-failed', 'lines', 'minItems', 'an invoice needs at least one line to be posted');
+    lines.forEach((l, i) => {
+      if (new Decimal(l.quantity).lte(0)) throw fieldError('validation-failed', `lines.${i}.quantity`, 'positive', `lines.${i}.quantity must be greater than zero`);
     });
+    const totals = invoiceTotals(this.ctx, row);
+    if (new Decimal(totals.total).lte(0)) throw fieldError('validation-failed', 'lines', 'positive', 'the invoice total must be greater than zero');
+    const customer = row.kind === 'customer';
+    const number = await this.nextNumber(customer ? 'INV' : 'SINV', row.date.slice(0, 4), trx);
+    const a = this.accounts;
+    const entryLines = (customer
+      ? [line(a.receivables, 'debit', totals.total, row.organization), line(a.revenue, 'credit', totals.subtotal), line(a.vatPayable, 'credit', totals.vatTotal)]
+      : [line(a.purchases, 'debit', totals.subtotal), line(a.vatReceivable, 'debit', totals.vatTotal), line(a.payables, 'credit', totals.total, row.organization)]
+    ).filter(nonZero);
+    const [entry] = await this.ledger.post([{
+      date: row.date, memo: `${customer ? 'Invoice' : 'Supplier invoice'} ${number}`, sourceEntity: 'finance.invoices', sourceId: id,
+      sourceKey: `finance.invoices:${id}:post`, lines: entryLines, total: new Decimal(totals.total), prefix: '',
+    }], { actor, trx, requestId });
+    const invoice = await this.ctx.repository('finance.invoices').update(id, {
+      number, subtotal: totals.subtotal, vatTotal: totals.vatTotal, total: totals.total, paidAmount: '0.00', entry: entry.id,
+    }, { actor: elevated(actor, ['finance.invoices.update']), trx, requestId, viaTransition: true });
+    return { invoice, entry };
   }
 
-  /** Draft → cancelled; posted and unpaid → reversal entry (dated `date`, default today) + cancelled. */
-  async cancelInvoice(id: string, body: unknown, actor: Principal, requestId?: string): Promise<{ invoice: ApiRecord; reversal?: PostedEntry }> {
-    const b = bodyObject(body, '{"date": "2026-01-31"}');
-    refuseUnknown(b, ['date', 'reason']);
-    const date = dateField(b, 'date', false) ?? today();
-    if (b.reason !== undefined && (typeof b.reason !== 'string' || b.reason.length > 1000)) throw fieldError('validation-failed', 'reason', 'type', 'reason must be a string of at most 1000 characters');
-    return this.ctx.transaction(async (trx) => {
-      const row = await this.lock('finance_invoices', id, trx);
-      let reversal: PostedEntry | undefined;
-      if (row.status === 'posted') {
-        if (new Decimal(row.paidAmount ?? 0).gt(0)) throw new KubikiError('conflict', 'the invoice has payments allocated; it cannot be cancelled', { issues: [{ field: 'status', rule: 'unpaid', message: 'paid invoices are not cancelled' }] });
-        reversal = await this.ledger.reverse(row.entry, { date, memo: `Cancellation of ${row.number}${b.reason ? `: ${b.reason}` : ''}`, sourceKey: `finance.invoices:${id}:cancel` }, { actor, trx, requestId });
-      } else if (row.status !== 'draft') {
-        throw new KubikiError('conflict', `invoice ${id} is ${row.status}; only drafts and unpaid posted invoices are cancelled`, { issues: [{ field: 'status', rule: 'cancellable', message: `the invoice is ${row.status}` }], extra: { status: row.status } });
-      }
-      const invoice = await this.ctx.repository('finance.invoices').update(id, { status: 'cancelled' }, { actor: elevated(actor, ['finance.invoices.update']), trx, requestId, viaTransition: true });
-      return { invoice, ...(reversal ? { reversal } : {}) };
-    });
+  /**
+   * A workflow step's `callAction: finance.postInvoice` (`{invoice: id}`): the same posting, in the
+   * step's transaction (so it commits exactly once, with the step) — the draft → posted state change
+   * made here as finance's own write, then the moment above. A record not in draft fails the step
+   * for good (409 transition-not-allowed).
+   */
+  async postInvoiceInStep(id: string, trx: Knex.Transaction): Promise<{ invoice: ApiRecord; entry: PostedEntry }> {
+    const row = await this.lock('finance_invoices', id, trx);
+    if (row.status !== 'draft') {
+      throw new KubikiError('transition-not-allowed', `invoice ${id} is ${row.status}; only a draft can be posted`, { extra: { state: row.status, transition: 'post' } });
+    }
+    await this.ctx.repository('finance.invoices').update(id, { status: 'posted' }, { actor: SYSTEM, trx, viaTransition: true });
+    return this.invoicePosted(id, SYSTEM, trx);
   }
 
-  /** Parses `[{invoice, amount}]`; 400 naming the element. */
-  parseAllocations(raw: unknown, field = 'allocations'): { invoice: string; amount: Decimal }[] {
-    if (!Array.isArray(raw)) throw fieldError('validation-failed', field, 'type', `${field} must be an array of {invoice, amount}`);
-    if (raw.length > 200) throw fieldError('validation-failed', field, 'maxItems', `${field} holds at most 200 allocations`);
+  /**
+   * The moment an invoice is cancelled (the `cancel` transition's action, finance.cancelInvoice):
+   * a draft needs nothing more; a posted, unpaid one is reversed by an entry dated `date` (default
+   * today). The lifecycle has already set the status in `trx`.
+   */
+  async invoiceCancelled(id: string, from: string, b: { date?: string; reason?: string }, actor: Principal, trx: Knex.Transaction, requestId?: string): Promise<{ reversal?: PostedEntry }> {
+    if (from === 'draft') return {};
+    const row = await this.lock('finance_invoices', id, trx);
+    if (new Decimal(row.paidAmount ?? 0).gt(0)) throw new KubikiError('conflict', 'the invoice has payments allocated; it cannot be cancelled', { issues: [{ field: 'status', rule: 'unpaid', message: 'paid invoices are not cancelled' }] });
+    // A posted invoice written without an entry (migrated data) has nothing to reverse.
+    if (!row.entry) return {};
+    const reversal = await this.ledger.reverse(row.entry, { date: b.date ?? today(), memo: `Cancellation of ${row.number}${b.reason ? `: ${b.reason}` : ''}`, sourceKey: `finance.invoices:${id}:cancel` }, { actor, trx, requestId });
+    return { reversal };
+  }
+
+  /**
+   * Allocations of the shape the schemas give them (`[{invoice, amount}]`: a request body, or a
+   * draft payment's stored proposal) as amounts, with what no schema says: each invoice once, and
+   * (for a stored draft, whose entity schema allows "0.00") every amount more than zero.
+   */
+  allocations(list: readonly { invoice: string; amount: string }[], field = 'allocations'): { invoice: string; amount: Decimal }[] {
     const seen = new Set<string>();
-    return raw.map((a, i) => {
+    return list.map((a, i) => {
       const at = `${field}.${i}`;
-      if (!isObject(a)) throw fieldError('validation-failed', at, 'type', `${at} must be {invoice, amount}`);
-      refuseUnknown(a, ['invoice', 'amount'], `${at}.`);
-      if (!isUuid(a.invoice)) throw fieldError('validation-failed', `${at}.invoice`, a.invoice === undefined ? 'required' : 'format', `${at}.invoice must be the id of a finance.invoices record`);
-      if (seen.has(a.invoice.toLowerCase())) throw fieldError('validation-failed', `${at}.invoice`, 'uniqueItems', `${at}.invoice appears twice`);
-      seen.add(a.invoice.toLowerCase());
-      return { invoice: a.invoice.toLowerCase(), amount: amountField(a.amount, `${at}.amount`, { required: true })! };
+      const invoice = a.invoice.toLowerCase();
+      if (seen.has(invoice)) throw fieldError('validation-failed', `${at}.invoice`, 'uniqueItems', `${at}.invoice appears twice`);
+      seen.add(invoice);
+      const amount = new Decimal(a.amount);
+      if (amount.lte(0)) throw fieldError('validation-failed', `${at}.amount`, 'positive', `${at}.amount must be greater than zero`);
+      return { invoice, amount };
     });
   }
 
   /**
-   * Posts a draft payment and allocates it. The payment row, then the invoices (in id order) are
+   * The moment a payment is posted (the `post` transition's action, finance.postPayment; the
+   * lifecycle has set its status in `trx`): writes its entry and allocates it. The payment row, then the invoices (in id order) are
    * locked FOR UPDATE, so concurrent postings against one invoice queue up and each sees what the
    * previous one allocated: an allocation above what is still due is refused (409), never clipped.
    */
-  async postPayment(id: string, body: unknown, actor: Principal, requestId?: string): Promise<{ payment: ApiRecord; entry: PostedEntry; invoices: ApiRecord[] }> {
-    const b = bodyObject(body, '{"allocations": [{"invoice": "<id>", "amount": "100.00"}]}');
-    refuseUnknown(b, ['allocations']);
-    const requested = b.allocations === undefined ? undefined : this.parseAllocations(b.allocations);
-    return this.ctx.transaction(async (trx) => {
-      const row = await this.lock('finance_payments', id, trx);
-      if (row.status !== 'draft') throw new KubikiError('conflict', `payment ${id} is ${row.status}; only a draft can be posted`, { issues: [{ field: 'status', rule: 'draft', message: `the payment is ${row.status}` }] });
-      if (!row.date) throw fieldError('validation-failed', 'date', 'required', 'set the payment date before posting');
-      if (!row.organization) throw fieldError('validation-failed', 'organization', 'required', 'set the organization (payer or payee) before posting');
-      const amount = new Decimal(row.amount);
-      if (amount.lte(0)) throw fieldError('validation-failed', 'amount', 'positive', 'the payment amount must be greater than zero');
-      const allocations = requested ?? (Array.isArray(row.allocations) ? this.parseAllocations(row.allocations) : []);
-      const allocated = allocations.reduce((s, a) => s.plus(a.amount), new Decimal(0));
-      if (allocated.gt(amount)) throw fieldError('validation-failed', 'allocations', 'maximum', `allocations total ${money(allocated)}, more than the payment's ${money(amount)}`);
-      const updates = await this.checkAllocations(row, allocations, trx);
-      const a = this.accounts;
-      const counter = row.direction === 'in' ? a.receivables : a.payables;
-      const [entry] = await this.ledger.post([{
-        date: row.date, memo: `Payment ${row.direction === 'in' ? 'received' : 'made'}${row.reference ? `: ${String(row.reference).slice(0, 200)}` : ''}`,
-        sourceEntity: 'finance.payments', sourceId: id, sourceKey: `finance.payments:${id}:post`, total: amount, prefix: '',
-        lines: row.direction === 'in'
-          ? [line(a.bank, 'debit', money(amount)), line(counter, 'credit', money(amount), row.organization)]
-          : [line(counter, 'debit', money(amount), row.organization), line(a.bank, 'credit', money(amount))],
-      }], { actor, trx, requestId });
-      await this.ctx.journalRows('finance_allocations', 'allocations').insert(allocations.map((x) => ({ payment_id: id, invoice_id: x.invoice, amount: money(x.amount), date: row.date })), { actor, trx, requestId });
-      const writer = elevated(actor, ['finance.invoices.update', 'finance.payments.update']);
-      const updated: ApiRecord[] = [];
-      for (const u of updates) updated.push(await this.ctx.repository('finance.invoices').update(u.id, { paidAmount: u.paidAmount, status: u.status }, { actor: writer, trx, requestId, viaTransition: true }));
-      const payment = await this.ctx.repository('finance.payments').update(id, {
-        status: 'posted', allocations: allocations.map((x) => ({ invoice: x.invoice, amount: money(x.amount) })), unallocated: money(amount.minus(allocated)), entry: entry.id,
-      }, { actor: writer, trx, requestId, viaTransition: true });
-      return { payment, entry, invoices: updated };
-    });
+  async paymentPosted(id: string, b: { allocations?: { invoice: string; amount: string }[] }, actor: Principal, trx: Knex.Transaction, requestId?: string): Promise<{ payment: ApiRecord; entry: PostedEntry; invoices: ApiRecord[] }> {
+    const requested = b.allocations === undefined ? undefined : this.allocations(b.allocations);
+    const row = await this.lock('finance_payments', id, trx);
+    if (!row.date) throw fieldError('validation-failed', 'date', 'required', 'set the payment date before posting');
+    if (!row.organization) throw fieldError('validation-failed', 'organization', 'required', 'set the organization (payer or payee) before posting');
+    const amount = new Decimal(row.amount);
+    if (amount.lte(0)) throw fieldError('validation-failed', 'amount', 'positive', 'the payment amount must be greater than zero');
+    const allocations = requested ?? (Array.isArray(row.allocations) ? this.allocations(row.allocations) : []);
+    const allocated = allocations.reduce((s, a) => s.plus(a.amount), new Decimal(0));
+    if (allocated.gt(amount)) throw fieldError('validation-failed', 'allocations', 'maximum', `allocations total ${money(allocated)}, more than the payment's ${money(amount)}`);
+    const updates = await this.checkAllocations(row, allocations, trx);
+    const a = this.accounts;
+    const counter = row.direction === 'in' ? a.receivables : a.payables;
+    const [entry] = await this.ledger.post([{
+      date: row.date, memo: `Payment ${row.direction === 'in' ? 'received' : 'made'}${row.reference ? `: ${String(row.reference).slice(0, 200)}` : ''}`,
+      sourceEntity: 'finance.payments', sourceId: id, sourceKey: `finance.payments:${id}:post`, total: amount, prefix: '',
+      lines: row.direction === 'in'
+        ? [line(a.bank, 'debit', money(amount)), line(counter, 'credit', money(amount), row.organization)]
+        : [line(counter, 'debit', money(amount), row.organization), line(a.bank, 'credit', money(amount))],
+    }], { actor, trx, requestId });
+    await this.ctx.journalRows('finance_allocations', 'allocations').insert(allocations.map((x) => ({ payment_id: id, invoice_id: x.invoice, amount: money(x.amount), date: row.date })), { actor, trx, requestId });
+    const writer = elevated(actor, ['finance.invoices.update', 'finance.payments.update']);
+    const updated: ApiRecord[] = [];
+    for (const u of updates) updated.push(await this.ctx.repository('finance.invoices').update(u.id, { paidAmount: u.paidAmount, status: u.status }, { actor: writer, trx, requestId, viaTransition: true }));
+    const payment = await this.ctx.repository('finance.payments').update(id, {
+      allocations: allocations.map((x) => ({ invoice: x.invoice, amount: money(x.amount) })), unallocated: money(amount.minus(allocated)), entry: entry.id,
+    }, { actor: writer, trx, requestId, viaTransition: true });
+    return { payment, entry, invoices: updated };
   }
 
   /**
@@ -210,13 +216,9 @@ export class Documents {
    * when the payment was posted, and the invoice debited the same account, so settling one against
    * the other changes no account balance.
    */
-  async allocatePayment(id: string, body: unknown, actor: Principal, requestId?: string): Promise<{ payment: ApiRecord; invoices: ApiRecord[] }> {
-    const b = bodyObject(body, '{"allocations": [{"invoice": "<id>", "amount": "100.00"}], "date": "2026-04-10"}');
-    refuseUnknown(b, ['allocations', 'date']);
-    if (b.allocations === undefined) throw fieldError('validation-failed', 'allocations', 'required', 'allocations [{invoice, amount}] is required');
-    const allocations = this.parseAllocations(b.allocations);
-    if (allocations.length === 0) throw fieldError('validation-failed', 'allocations', 'minItems', 'allocations needs at least one {invoice, amount}');
-    const date = dateField(b, 'date', false) ?? today();
+  async allocatePayment(id: string, b: { allocations: { invoice: string; amount: string }[]; date?: string }, actor: Principal, requestId?: string): Promise<{ payment: ApiRecord; invoices: ApiRecord[] }> {
+    const allocations = this.allocations(b.allocations);
+    const date = b.date ?? today();
     return this.ctx.transaction(async (trx) => {
       const row = await this.lock('finance_payments', id, trx);
       if (row.status !== 'posted' || !row.entry) throw new KubikiError('conflict', `payment ${id} is ${row.status}; only a posted payment's advance is allocated (a draft is allocated when it is posted)`, { issues: [{ field: 'status', rule: 'posted', message: `the payment is ${row.status}` }] });

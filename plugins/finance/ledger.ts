@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
-import { KubikiError, isKubikiError, fieldError, SYSTEM, type PluginContext, type Principal, type ApiRecord } from 'kubiki/plugin';
-import { Decimal, amountField, bodyObject, elevated, isDate, isObject, isUuid, money, refuseUnknown } from './util.ts';
+import { KubikiError, isKubikiError, fieldError, lazyValidator, toFieldIssues, SYSTEM, type PluginContext, type Principal, type ApiRecord } from 'kubiki/plugin';
+import { entryInput } from './schemas.ts';
+import { Decimal, elevated, isUuid, money } from './util.ts';
 
 export interface LineInput { account: string; debit?: string; credit?: string; organization?: string }
 export interface EntryInput { date: string; memo?: string; source?: { entity: string; id: string }; lines: LineInput[] }
@@ -22,55 +23,34 @@ export interface ParsedEntry {
 
 export interface PostedLine { account: string; accountId: string; debit: string; credit: string; organization?: string }
 export interface PostedEntry {
-  id: string; date: string; memo?: string; period: string; source?: { entity: string; id: string }; sourceKey?: string;
+  id: string; version: number; date: string; memo?: string; period: string; source?: { entity: string; id: string }; sourceKey?: string;
   reverses?: string; reversedBy?: string; total: string; lines: PostedLine[]; createdAt?: string; createdBy?: string;
 }
 
-const SOURCE_ENTITY = /^[a-z][a-z0-9]*\.[a-z][a-zA-Z0-9]*$/;
-const MAX_LINES = 500;
 /** Grants the posting service needs on top of the route's own permission. */
 export const LEDGER_WRITES = ['finance.entries.create', 'finance.periods.create'];
 
-/** Checks a journal entry body ({date, memo, source?, lines}) and returns it parsed; 400 naming the field. */
-export function parseEntry(raw: unknown, prefix = ''): ParsedEntry {
-  const body = prefix ? raw : bodyObject(raw, '{"date": "2026-01-31", "memo": "…", "lines": [{"account": "51", "debit": "100.00"}, {"account": "62", "credit": "100.00"}]}');
-  if (!isObject(body)) throw fieldError('validation-failed', prefix.replace(/\.$/, ''), 'type', `${prefix.replace(/\.$/, '')} must be an object {date, memo, lines}`);
-  refuseUnknown(body, ['date', 'memo', 'source', 'lines'], prefix);
-  if (body.date === undefined) throw fieldError('validation-failed', `${prefix}date`, 'required', `${prefix}date is required (YYYY-MM-DD)`);
-  if (!isDate(body.date)) throw fieldError('validation-failed', `${prefix}date`, 'format', `${prefix}date must be a date YYYY-MM-DD`);
-  if (body.memo !== undefined && (typeof body.memo !== 'string' || body.memo.length > 1000)) throw fieldError('validation-failed', `${prefix}memo`, 'type', `${prefix}memo must be a string of at most 1000 characters`);
-  let sourceEntity: string | undefined;
-  let sourceId: string | undefined;
-  if (body.source !== undefined) {
-    const s = body.source;
-    if (!isObject(s)) throw fieldError('validation-failed', `${prefix}source`, 'type', `${prefix}source must be {"entity": "<plugin>.<plural>", "id": "…"}`);
-    refuseUnknown(s, ['entity', 'id'], `${prefix}source.`);
-    if (typeof s.entity !== 'string' || !SOURCE_ENTITY.test(s.entity)) throw fieldError('validation-failed', `${prefix}source.entity`, 'format', `${prefix}source.entity must name an entity as <plugin>.<plural>, e.g. crm.deals`);
-    if (typeof s.id !== 'string' || s.id.length === 0 || s.id.length > 100) throw fieldError('validation-failed', `${prefix}source.id`, 'type', `${prefix}source.id must be the source record's id (1–100 characters)`);
-    sourceEntity = s.entity;
-    sourceId = s.id;
-  }
-  if (!Array.isArray(body.lines)) throw fieldError('validation-failed', `${prefix}lines`, body.lines === undefined ? 'required' : 'type', `${prefix}lines must be an array of at least two lines`);
-  if (body.lines.length < 2) throw fieldError('validation-failed', `${prefix}lines`, 'minItems', `${prefix}lines needs at least two lines (a debit and a credit)`);
-  if (body.lines.length > MAX_LINES) throw fieldError('validation-failed', `${prefix}lines`, 'maxItems', `${prefix}lines holds at most ${MAX_LINES} lines`);
+/**
+ * An entry of the shape `entryInput` (schemas.ts) declares — checked by the route, or by
+ * `checkEntryShape` for entries posting rules produce — turned into amounts, with the checks no
+ * schema can make: each line has either a debit or a credit, and the debits equal the credits.
+ * Errors name the field (`prefix` is `entries.3.` in a batch).
+ */
+export function parseEntry(body: EntryInput, prefix = ''): ParsedEntry {
   const lines: ParsedLine[] = [];
   let debits = new Decimal(0);
   let credits = new Decimal(0);
   body.lines.forEach((l, i) => {
     const at = `${prefix}lines.${i}`;
-    if (!isObject(l)) throw fieldError('validation-failed', at, 'type', `${at} must be an object {account, debit | credit, organization?}`);
-    refuseUnknown(l, ['account', 'debit', 'credit', 'organization'], `${at}.`);
-    if (typeof l.account !== 'string' || l.account.length === 0 || l.account.length > 40) throw fieldError('validation-failed', `${at}.account`, l.account === undefined ? 'required' : 'type', `${at}.account must be an account code (e.g. "62") or id`);
-    const debit = amountField(l.debit, `${at}.debit`, { allowZero: true }) ?? new Decimal(0);
-    const credit = amountField(l.credit, `${at}.credit`, { allowZero: true }) ?? new Decimal(0);
+    const debit = new Decimal(l.debit ?? 0);
+    const credit = new Decimal(l.credit ?? 0);
     if (debit.isZero() === credit.isZero()) {
       const field = debit.isZero() ? `${at}.debit` : `${at}.credit`;
       throw fieldError('validation-failed', field, 'one-side', `${at} must have either a debit or a credit greater than zero, not ${debit.isZero() ? 'neither' : 'both'}`);
     }
-    if (l.organization !== undefined && !isUuid(l.organization)) throw fieldError('validation-failed', `${at}.organization`, 'format', `${at}.organization must be the id of a base.organizations record`);
     debits = debits.plus(debit);
     credits = credits.plus(credit);
-    lines.push({ account: l.account, debit, credit, organization: l.organization as string | undefined });
+    lines.push({ account: l.account, debit, credit, organization: l.organization });
   });
   if (!debits.equals(credits)) {
     const last = body.lines.length - 1;
@@ -79,7 +59,20 @@ export function parseEntry(raw: unknown, prefix = ''): ParsedEntry {
       extra: { debits: money(debits), credits: money(credits) },
     });
   }
-  return { date: body.date, memo: body.memo as string | undefined, sourceEntity, sourceId, lines, total: debits, prefix };
+  return { date: body.date, memo: body.memo, sourceEntity: body.source?.entity, sourceId: body.source?.id, lines, total: debits, prefix };
+}
+
+const entryShape = lazyValidator<EntryInput>(entryInput);
+
+/**
+ * Checks an entry that did not come through a route (a posting rule's) against the same schema
+ * POST /api/finance/entries declares; 400 naming the field under `prefix`.
+ */
+export function checkEntryShape(value: unknown, prefix: string): EntryInput {
+  const validate = entryShape();
+  if (validate(value)) return value;
+  const issues = toFieldIssues(validate.errors).map((i) => ({ ...i, field: i.field ? prefix + i.field : prefix.replace(/\.$/, ''), message: `${prefix}${i.message}` }));
+  throw new KubikiError('validation-failed', issues.map((i) => i.message).join('; '), { issues });
 }
 
 interface AccountRow { id: string; code: string; type: string; active: boolean }
@@ -119,7 +112,7 @@ export class Ledger {
     // Every line with its audit row (who posted it), in the posting's transaction.
     await this.ctx.journalRows('finance_entry_lines', 'entryLines').insert(rows, { actor: writer, trx, requestId: options.requestId });
     return entries.map((e, i) => ({
-      id: headers[i].id, date: e.date, memo: e.memo, period: e.date.slice(0, 7),
+      id: headers[i].id, version: headers[i].version as number, date: e.date, ...(e.memo ? { memo: e.memo } : {}), period: e.date.slice(0, 7),
       ...(e.sourceEntity ? { source: { entity: e.sourceEntity, id: e.sourceId! } } : {}),
       ...(e.sourceKey ? { sourceKey: e.sourceKey } : {}), ...(e.reverses ? { reverses: e.reverses } : {}),
       total: money(e.total),
@@ -127,7 +120,7 @@ export class Ledger {
         const a = accounts.get(l.account)!;
         return { account: a.code, accountId: a.id, debit: l.debit.toFixed(2), credit: l.credit.toFixed(2), ...(l.organization ? { organization: l.organization } : {}) };
       }),
-      createdAt: headers[i].createdAt as string, createdBy: headers[i].createdBy as string,
+      createdAt: headers[i].createdAt as string, ...(typeof headers[i].createdBy === 'string' ? { createdBy: headers[i].createdBy as string } : {}),
     }));
   }
 
@@ -213,7 +206,6 @@ export class Ledger {
 
   /** One entry with its lines (and the entry reversing it, if any). */
   async read(id: string, trx?: Knex.Transaction): Promise<PostedEntry | undefined> {
-    if (!isUuid(id)) return undefined;
     const [entry] = await this.readMany(this.ctx.table('finance_entries', trx).where({ id }), trx);
     return entry;
   }
@@ -235,12 +227,12 @@ export class Ledger {
     }
     const reversedBy = new Map(reversals.map((r) => [r.reverses, r.id]));
     return headers.map((h) => ({
-      id: h.id, date: h.date, ...(h.memo ? { memo: h.memo } : {}), period: h.period,
+      id: h.id, version: Number(h.version), date: h.date, ...(h.memo ? { memo: h.memo } : {}), period: h.period,
       ...(h.sourceEntity ? { source: { entity: h.sourceEntity, id: h.sourceId } } : {}),
       ...(h.sourceKey ? { sourceKey: h.sourceKey } : {}), ...(h.reverses ? { reverses: h.reverses } : {}),
       ...(reversedBy.has(h.id) ? { reversedBy: reversedBy.get(h.id) } : {}),
       total: money(h.total ?? 0), lines: byEntry.get(h.id) ?? [],
-      createdAt: h.createdAt instanceof Date ? h.createdAt.toISOString() : h.createdAt, createdBy: h.createdBy ?? undefined,
+      createdAt: h.createdAt instanceof Date ? h.createdAt.toISOString() : h.createdAt, ...(h.createdBy ? { createdBy: h.createdBy } : {}),
     }));
   }
 }

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { KubikiError, fieldError, SYSTEM, type PluginContext } from 'kubiki/plugin';
-import { Decimal, isUuid, money, queryDate, today } from './util.ts';
+import { Decimal, isUuid, money, today } from './util.ts';
 
 export interface Report {
   report: string;
@@ -9,17 +9,11 @@ export interface Report {
   [meta: string]: unknown;
 }
 
+/** from..to (to defaults to asOf, then today): dates the routes' query schemas checked. */
+export interface RangeQuery { from?: string; to?: string; asOf?: string }
+
 interface AccountInfo { id: string; code: string; name: string; type: string }
 const DEBIT_NORMAL = new Set(['asset', 'expense']);
-
-/** RFC 4180 CSV of a report's rows (the columns it declares), with a header line. */
-export function toCsv(report: Report): string {
-  const cell = (v: unknown) => {
-    const s = v === undefined || v === null ? '' : String(v);
-    return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-  };
-  return [report.columns.join(','), ...report.rows.map((r) => report.columns.map((c) => cell(r[c])).join(','))].join('\r\n') + '\r\n';
-}
 
 /**
  * Financial reports. Every sum is a GROUP BY in the database over finance_entry_lines (indexed on
@@ -35,15 +29,15 @@ export class Reports {
     return new Map(rows.map((r) => [r.id, r]));
   }
 
-  private range(query: Record<string, unknown>): { from?: string; to: string } {
-    const from = queryDate(query, 'from');
-    const to = queryDate(query, 'to') ?? queryDate(query, 'asOf') ?? today();
+  private range(query: RangeQuery): { from?: string; to: string } {
+    const { from } = query;
+    const to = query.to ?? query.asOf ?? today();
     if (from && from > to) throw fieldError('bad-query', 'from', 'maximum', 'from must not be after to');
     return { from, to };
   }
 
   /** Opening balance (before `from`), debit and credit turnover (`from`..`to`) and closing balance per account. */
-  async trialBalance(query: Record<string, unknown>): Promise<Report> {
+  async trialBalance(query: RangeQuery): Promise<Report> {
     const { from, to } = this.range(query);
     const k = this.ctx.table('finance_entry_lines').client;
     const start = from ?? '0001-01-01';
@@ -77,12 +71,9 @@ export class Reports {
   }
 
   /** Every line of one account in `from`..`to` with its entry, and the running balance (a window sum). */
-  async generalLedger(query: Record<string, unknown>): Promise<Report> {
+  async generalLedger(query: RangeQuery & { account: string; limit: number }): Promise<Report> {
     const { from, to } = this.range(query);
-    const ref = query.account;
-    if (typeof ref !== 'string' || ref === '') throw fieldError('bad-query', 'account', 'required', 'account (a code or id) is required');
-    const limit = query.limit === undefined ? 1000 : Number(query.limit);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 10000) throw fieldError('bad-query', 'limit', 'range', 'limit must be an integer 1–10000');
+    const { account: ref, limit } = query;
     const account = await this.ctx.table('finance_accounts').where((q) => { q.where('code', ref); if (isUuid(ref)) q.orWhere('id', ref); }).first('id', 'code', 'name', 'type');
     if (!account) throw fieldError('bad-query', 'account', 'exists', `no account ${ref}`);
     const k = this.ctx.table('finance_entry_lines').client;
@@ -108,7 +99,7 @@ export class Reports {
   }
 
   /** Income and expense accounts' turnover over `from`..`to`; net profit = income − expenses. */
-  async profitAndLoss(query: Record<string, unknown>): Promise<Report> {
+  async profitAndLoss(query: RangeQuery): Promise<Report> {
     const { from, to } = this.range(query);
     const accounts = await this.accounts();
     const ids = [...accounts.values()].filter((a) => a.type === 'income' || a.type === 'expense').map((a) => a.id);
@@ -132,8 +123,8 @@ export class Reports {
   }
 
   /** Balances as of `asOf`: assets = liabilities + equity (+ the not yet closed result of income and expense accounts). */
-  async balanceSheet(query: Record<string, unknown>): Promise<Report> {
-    const asOf = queryDate(query, 'asOf') ?? queryDate(query, 'to') ?? today();
+  async balanceSheet(query: { asOf?: string; to?: string }): Promise<Report> {
+    const asOf = query.asOf ?? query.to ?? today();
     const k = this.ctx.table('finance_entry_lines').client;
     const grouped: { account_id: string; balance: string }[] = await this.lines().where('date', '<=', asOf).groupBy('account_id')
       .select('account_id', k.raw('sum(debit - credit) as balance'));
@@ -160,13 +151,13 @@ export class Reports {
   }
 
   /** Open invoices' outstanding amounts by organization and days past due as of `asOf`. */
-  async ageing(kind: 'customer' | 'supplier', query: Record<string, unknown>): Promise<Report> {
-    const asOf = queryDate(query, 'asOf') ?? today();
+  async ageing(kind: 'customer' | 'supplier', query: { asOf?: string }): Promise<Report> {
+    const asOf = query.asOf ?? today();
     const k = this.ctx.table('finance_invoices').client;
     // What was paid on each invoice as of asOf: allocations dated ≤ asOf (an allocation is dated by its
     // payment, or by its own date when an advance was allocated later) — not today's paidAmount.
     const paid = this.ctx.table('finance_allocations').where('date', '<=', asOf).groupBy('invoice_id').select('invoice_id', k.raw('sum(amount) as paid'));
-    // asOf passed queryDate's YYYY-MM-DD check, so it is safe as a literal.
+    // asOf passed the route's date format check (YYYY-MM-DD), so it is safe as a literal.
     const due = `('${asOf}'::date - coalesce(finance_invoices."dueDate", finance_invoices."date"))`;
     const out = '(finance_invoices."total" - coalesce(alloc.paid, 0))';
     const bucket = (cond: string, name: string) => k.raw(`coalesce(sum(case when ${cond.replace(/DAYS/g, due)} then ${out} end), 0) as "${name}"`);
@@ -201,9 +192,8 @@ export class Reports {
   }
 
   /** Planned (finance.budgets) against actual movements per account and month of one budget. */
-  async budget(query: Record<string, unknown>): Promise<Report> {
+  async budget(query: { budget: string }): Promise<Report> {
     const name = query.budget;
-    if (typeof name !== 'string' || name === '') throw fieldError('bad-query', 'budget', 'required', 'budget (the budget name) is required');
     const plans: { account: string; month: string; amount: string }[] = await this.ctx.table('finance_budgets').where({ budget: name })
       .groupBy('account', 'month').select('account', 'month', this.ctx.table('finance_budgets').client.raw('sum(amount) as amount'));
     if (plans.length === 0) throw new KubikiError('not-found', `no budget lines for budget "${name}"`, { issues: [{ field: 'budget', rule: 'exists', message: 'no such budget' }] });

@@ -76,6 +76,14 @@ describe('customer cards and the timeline', () => {
     });
   });
 
+  it('shows the organization on the card with its currency expanded to the currency record', async () => {
+    const rub = (await t.api('GET', '/api/base/currencies?code=RUB')).body.data[0];
+    const org = await organization(t, { currency: rub.id });
+    const res = await t.api('GET', `/api/crm/customers/${org.id}/card`);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.organization).toMatchObject({ id: org.id, currency: { id: rub.id, code: 'RUB' } });
+  });
+
   it('answers a card with no customer record and no contributions while the contributor is off', async () => {
     const org = await organization(t);
     expect((await t.api('POST', '/api/plugins/factsy/disable')).status).toBe(200);
@@ -97,18 +105,23 @@ describe('customer cards and the timeline', () => {
     expect((await t.api('GET', `/api/crm/customers/${org.id}/card`, undefined, { token: sales.token })).status).toBe(200);
 
     const before = await counts(t);
-    const cases: [string, string, string][] = [
-      ['GET', '/api/crm/customers/not-a-uuid/timeline', 'organizationId'],
-      ['GET', `/api/crm/customers/${org.id}/timeline?limit=0`, 'limit'],
-      ['GET', `/api/crm/customers/${org.id}/timeline?cursor=xyz`, 'cursor'],
-      ['GET', `/api/crm/customers/${org.id}/timeline?sort=x`, 'sort'],
-      ['GET', '/api/crm/customers/not-a-uuid/card', 'organizationId'],
+    // A malformed organization id is a 404 naming it; a bad query parameter a 400 bad-query naming it.
+    const cases: [string, string, number, string, string][] = [
+      ['GET', '/api/crm/customers/not-a-uuid/timeline', 404, 'not-found', 'organizationId'],
+      ['GET', `/api/crm/customers/${org.id}/timeline?limit=0`, 400, 'bad-query', 'limit'],
+      ['GET', `/api/crm/customers/${org.id}/timeline?limit=201`, 400, 'bad-query', 'limit'],
+      ['GET', `/api/crm/customers/${org.id}/timeline?cursor=xyz`, 400, 'bad-query', 'cursor'],
+      ['GET', `/api/crm/customers/${org.id}/timeline?cursor=${encodeURIComponent('{"at":1}')}`, 400, 'bad-query', 'cursor'],
+      ['GET', `/api/crm/customers/${org.id}/timeline?sort=x`, 400, 'bad-query', 'sort'],
+      ['GET', '/api/crm/customers/not-a-uuid/card', 404, 'not-found', 'organizationId'],
+      ['GET', `/api/crm/customers/urn:uuid:${org.id}/card`, 404, 'not-found', 'organizationId'],
+      ['GET', `/api/crm/customers/${org.id}/card?expand=currency`, 400, 'bad-query', 'expand'],
     ];
-    for (const [method, url, field] of cases) {
+    for (const [method, url, status, code, field] of cases) {
       const res = await t.api(method, url);
-      expect(res.status, url).toBe(400);
+      expect(res.status, url).toBe(status);
       expect(res.headers.get('content-type')).toContain('application/problem+json');
-      expect(res.body.field, url).toBe(field);
+      expect(res.body, url).toMatchObject({ code, field });
     }
     expect((await t.api('GET', '/api/crm/customers/0190f1c2-0000-7000-8000-000000000000/card')).status).toBe(404);
     const badActivities: [Record<string, unknown>, string][] = [

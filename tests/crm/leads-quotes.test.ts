@@ -57,16 +57,21 @@ describe('leads', () => {
       [`/api/crm/leads/${lead.id}/qualify`, { dealTitle: '' }, 'dealTitle', 400],
       [`/api/crm/leads/${lead.id}/qualify`, { organization: 'nope' }, 'organization', 400],
       [`/api/crm/leads/${lead.id}/qualify`, { organization: '0190f1c2-0000-7000-8000-000000000000' }, 'organization', 400],
+      [`/api/crm/leads/${lead.id}/qualify`, { dealTitle: '   ' }, 'dealTitle', 400],
+      [`/api/crm/leads/${lead.id}/qualify`, { dealTitle: 7 }, 'dealTitle', 400],
+      [`/api/crm/leads/${lead.id}/qualify`, { currency: 'RUB' }, 'currency', 400],
+      [`/api/crm/leads/${lead.id}/qualify`, { expectedCloseDate: '2026-02-30' }, 'expectedCloseDate', 400],
       [`/api/crm/leads/${lead.id}/qualify`, { color: 'red' }, 'color', 400],
       [`/api/crm/leads/${lead.id}/qualify`, [1], '', 400],
-      ['/api/crm/leads/xyz/qualify', {}, 'id', 400],
+      ['/api/crm/leads/xyz/qualify', {}, 'id', 404],
     ];
     for (const [url, body, field, status] of cases) {
       const res = await t.api('POST', url, body);
       expect(res.status, `${url} ${JSON.stringify(body)}`).toBe(status);
       expect(res.body.field, `${url} ${JSON.stringify(body)}`).toBe(field);
     }
-    expect((await t.api('GET', '/api/crm/leads/xyz/duplicates')).body).toMatchObject({ status: 400, field: 'id' });
+    expect((await t.api('GET', '/api/crm/leads/xyz/duplicates')).body).toMatchObject({ status: 404, code: 'not-found', field: 'id' });
+    expect((await t.api('GET', `/api/crm/leads/${lead.id}/duplicates?limit=5`)).body).toMatchObject({ status: 400, code: 'bad-query', field: 'limit' });
     expect((await t.api('POST', '/api/crm/leads', { name: 'x', email: 'not-mail' })).body).toMatchObject({ status: 400, field: 'email' });
     expect((await t.api('POST', '/api/crm/leads', { name: 'x', inn: '123' })).body).toMatchObject({ status: 400, field: 'inn' });
     expect(await counts(t)).toEqual(before);
@@ -130,7 +135,7 @@ describe('quotes', () => {
       expect(res.status, JSON.stringify(badLines)).toBe(400);
       expect(res.body.field, JSON.stringify(badLines)).toBe(field);
     }
-    expect((await t.api('POST', '/api/crm/quotes/nope/recalculate')).body).toMatchObject({ status: 400, field: 'id' });
+    expect((await t.api('POST', '/api/crm/quotes/nope/recalculate')).body).toMatchObject({ status: 404, code: 'not-found', field: 'id' });
     expect((await t.api('POST', '/api/crm/quotes/0190f1c2-0000-7000-8000-000000000000/recalculate')).status).toBe(404);
     expect(await counts(t)).toEqual(before);
   });

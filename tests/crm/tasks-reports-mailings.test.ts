@@ -158,7 +158,7 @@ describe('mailings', () => {
     const noSubject = await created(t, '/api/crm/mailings', { title: 'No subject', segment: segment.id, body: 'Hi' });
     const before = await counts(t);
     expect((await t.api('POST', `/api/crm/mailings/${noSubject.id}/send`)).body).toMatchObject({ status: 400, field: 'subject' });
-    expect((await t.api('POST', '/api/crm/mailings/zzz/send')).body).toMatchObject({ status: 400, field: 'id' });
+    expect((await t.api('POST', '/api/crm/mailings/zzz/send')).body).toMatchObject({ status: 404, code: 'not-found', field: 'id' });
     expect((await t.api('POST', `/api/crm/mailings/${noSubject.id}/send`, { now: true })).body).toMatchObject({ status: 400, field: 'now' });
     expect((await t.api('GET', `/api/crm/mailings/${noSubject.id}/recipients?status=lost`)).body).toMatchObject({ status: 400, field: 'status' });
     expect((await t.api('GET', `/api/crm/mailings/${noSubject.id}/recipients?cursor=abc`)).body).toMatchObject({ status: 400, field: 'cursor' });

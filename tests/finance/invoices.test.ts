@@ -35,8 +35,9 @@ describe('invoices', () => {
     expect(bad.body.field).toBe('lines.0.vatRate');
     const float = await t.api('POST', '/api/finance/invoices', { kind: 'customer', lines: [{ description: 'x', quantity: 1, price: '1', vatRate: '20' }] });
     expect(float.body).toMatchObject({ status: 400, field: 'lines.0.quantity' });
+    // The status belongs to the lifecycle (finance.invoice-lifecycle): an invoice starts as a draft.
     const status = await t.api('POST', '/api/finance/invoices', { kind: 'customer', status: 'paid' });
-    expect(status.body).toMatchObject({ status: 400, field: 'status', rule: 'read-only' });
+    expect(status.body).toMatchObject({ status: 409, code: 'transition-required', field: 'status' });
     const num = await t.api('POST', '/api/finance/invoices', { kind: 'customer', number: 'INV-1' });
     expect(num.body).toMatchObject({ status: 400, field: 'number', rule: 'read-only' });
   });
@@ -55,13 +56,14 @@ describe('invoices', () => {
     expect(r.body.entry.source).toEqual({ entity: 'finance.invoices', id: d.id });
     const second = await draft();
     expect((await t.api('POST', `/api/finance/invoices/${second.id}/post`)).body.invoice.number).toBe('INV-2026-000002');
-    // Posted invoices are not edited, re-posted, deleted or patched to another status.
-    expect((await t.api('PATCH', `/api/finance/invoices/${d.id}`, { notes: 'x' })).status).toBe(409);
-    expect((await t.api('POST', `/api/finance/invoices/${d.id}/post`)).status).toBe(409);
-    expect((await t.api('DELETE', `/api/finance/invoices/${d.id}`)).status).toBe(409);
+    // Posted invoices are not edited (but for dueDate and notes), re-posted, deleted or patched to another status.
+    expect((await t.api('PATCH', `/api/finance/invoices/${d.id}`, { lines: [lines[0]] })).body).toMatchObject({ status: 409, code: 'document-locked', field: 'lines' });
+    expect((await t.api('PATCH', `/api/finance/invoices/${d.id}`, { notes: 'x' })).status).toBe(200);
+    expect((await t.api('POST', `/api/finance/invoices/${d.id}/post`)).body).toMatchObject({ status: 409, code: 'transition-not-allowed' });
+    expect((await t.api('DELETE', `/api/finance/invoices/${d.id}`)).body).toMatchObject({ status: 409, code: 'document-locked' });
     const draft2 = await draft();
     const p = await t.api('PATCH', `/api/finance/invoices/${draft2.id}`, { status: 'paid' });
-    expect(p.body).toMatchObject({ status: 400, field: 'status', rule: 'read-only' });
+    expect(p.body).toMatchObject({ status: 409, code: 'transition-required', field: 'status' });
     const edited = await t.api('PATCH', `/api/finance/invoices/${draft2.id}`, { lines: [lines[0]] });
     expect(edited.body).toMatchObject({ status: 'draft', total: '3660.00' });
     await expectBalanced(t);
@@ -134,20 +136,25 @@ describe('invoices', () => {
 });
 
 describe('the write guard on finance documents', () => {
-  it('keeps their state to finance whoever writes them: plugin code and workflow steps included', async () => {
+  it('refuses computed fields to every writer, and leaves the status to the lifecycle for people', async () => {
     const repo = t.k.repository('finance.invoices');
     const refused = async (work: Promise<unknown>) => (await work.catch((e: unknown) => e)) as KubikiError;
+    const admin = (await t.k.auth.authenticate(t.adminToken))!;
     const before = await snapshot(t);
-    expect((await refused(repo.create({ kind: 'customer', organization: acme, lines, status: 'posted' }, { actor: SYSTEM }))).issues[0]).toMatchObject({ field: 'status', rule: 'read-only' });
+    // Computed fields are refused whoever writes them (plugin code too); a person may not create a posted invoice.
     expect((await refused(repo.create({ kind: 'customer', organization: acme, lines, total: '1.00' }, { actor: SYSTEM }))).issues[0]).toMatchObject({ field: 'total', rule: 'read-only' });
+    expect((await refused(repo.create({ kind: 'customer', organization: acme, lines, entry: '0190f1c2-0000-7000-8000-000000000001' }, { actor: SYSTEM }))).issues[0]).toMatchObject({ field: 'entry', rule: 'read-only' });
+    expect(await refused(repo.create({ kind: 'customer', organization: acme, lines, status: 'posted' }, { actor: admin }))).toMatchObject({ code: 'transition-required', status: 409 });
     await expectNothingWritten(t, before);
     const d = await draft();
     // Drafts stay editable by anyone allowed to; computed fields do not.
     expect((await repo.update(d.id, { notes: 'checked' }, { actor: SYSTEM })).notes).toBe('checked');
     expect((await refused(repo.update(d.id, { paidAmount: '10.00' }, { actor: SYSTEM }))).issues[0]).toMatchObject({ field: 'paidAmount', rule: 'read-only' });
     expect((await t.api('POST', `/api/finance/invoices/${d.id}/post`)).status).toBe(200);
-    const posted = await refused(repo.update(d.id, { notes: 'changed after posting' }, { actor: SYSTEM }));
-    expect(posted).toMatchObject({ code: 'conflict', status: 409 });
-    expect(posted.issues[0]).toMatchObject({ field: 'status', rule: 'draft' });
+    // Posted: people edit only dueDate and notes; plugin code (SYSTEM) still writes.
+    const posted = await refused(repo.update(d.id, { supplierNumber: 'changed after posting' }, { actor: admin }));
+    expect(posted).toMatchObject({ code: 'document-locked', status: 409 });
+    expect(posted.issues[0]).toMatchObject({ field: 'supplierNumber', rule: 'editable' });
+    expect((await repo.update(d.id, { notes: 'seen by finance' }, { actor: SYSTEM })).notes).toBe('seen by finance');
   });
 });

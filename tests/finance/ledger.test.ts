@@ -98,17 +98,17 @@ describe('journal entries', () => {
     const cases: [unknown, number, string, string][] = [
       [entry('2026-01-15', [dr('51', '100.00'), cr('62', '99.99')]), 400, 'lines', 'balanced'],
       [entry('2026-01-15', [dr('51', '100.00'), cr('99999', '100.00')]), 400, 'lines.1.account', 'exists'],
-      [entry('2026-01-15', [dr('51', '100.001'), cr('62', '100.00')]), 400, 'lines.0.debit', 'format'],
+      [entry('2026-01-15', [dr('51', '100.001'), cr('62', '100.00')]), 400, 'lines.0.debit', 'pattern'],
       [entry('2026-01-15', [{ account: '51', debit: 100 }, cr('62', '100.00')]), 400, 'lines.0.debit', 'type'],
       [entry('2026-01-15', [{ account: '51', debit: '1.00', credit: '1.00' }, cr('62', '1.00')]), 400, 'lines.0.credit', 'one-side'],
       [entry('2026-01-15', [{ account: '51' }, cr('62', '1.00')]), 400, 'lines.0.debit', 'one-side'],
-      [entry('2026-01-15', [dr('51', '-5.00'), cr('62', '-5.00')]), 400, 'lines.0.debit', 'format'],
+      [entry('2026-01-15', [dr('51', '-5.00'), cr('62', '-5.00')]), 400, 'lines.0.debit', 'pattern'],
       [entry('2026-02-30', [dr('51', '1.00'), cr('62', '1.00')]), 400, 'date', 'format'],
       [entry('2026-01-15', [dr('51', '1.00')]), 400, 'lines', 'minItems'],
       [{ memo: 'x', lines: [] }, 400, 'date', 'required'],
       [entry('2026-01-15', [dr('51', '1.00'), cr('62', '1.00')], { extra: 1 }), 400, 'extra', 'unknown-field'],
       [entry('2026-01-15', [dr('51', '1.00'), cr('62', '1.00', { organization: '019a0000-0000-7000-8000-00000000ffff' })]), 400, 'lines.1.organization', 'x-ref'],
-      [entry('2026-01-15', [dr('51', '1.00'), cr('62', '1.00')], { source: { entity: 'deals', id: '1' } }), 400, 'source.entity', 'format'],
+      [entry('2026-01-15', [dr('51', '1.00'), cr('62', '1.00')], { source: { entity: 'deals', id: '1' } }), 400, 'source.entity', 'pattern'],
       [[1, 2], 400, '', 'type'],
     ];
     for (const [body, status, field, rule] of cases) {

@@ -40,10 +40,10 @@ describe('payments', () => {
     expect(r2.body.payment).toMatchObject({ unallocated: '300.00' });
     expect((await t.api('GET', `/api/finance/invoices/${inv.id}`)).body).toMatchObject({ status: 'paid', paidAmount: '1200.00' });
     // A paid invoice is not cancelled; a posted payment is not edited, re-posted or deleted.
-    expect((await t.api('POST', `/api/finance/invoices/${inv.id}/cancel`)).status).toBe(409);
-    expect((await t.api('PATCH', `/api/finance/payments/${p2}`, { amount: '1.00' })).status).toBe(409);
-    expect((await t.api('POST', `/api/finance/payments/${p2}/post`)).status).toBe(409);
-    expect((await t.api('DELETE', `/api/finance/payments/${p2}`)).status).toBe(409);
+    expect((await t.api('POST', `/api/finance/invoices/${inv.id}/cancel`)).body).toMatchObject({ status: 409, code: 'transition-not-allowed' });
+    expect((await t.api('PATCH', `/api/finance/payments/${p2}`, { amount: '1.00' })).body).toMatchObject({ status: 409, code: 'document-locked', field: 'amount' });
+    expect((await t.api('POST', `/api/finance/payments/${p2}/post`)).body).toMatchObject({ status: 409, code: 'transition-not-allowed' });
+    expect((await t.api('DELETE', `/api/finance/payments/${p2}`)).body).toMatchObject({ status: 409, code: 'document-locked' });
     await expectBalanced(t);
   });
 
@@ -82,7 +82,7 @@ describe('payments', () => {
       expect(r.body.field).toBe(field);
     }
     const big = await t.api('POST', '/api/finance/payments', { direction: 'in', amount: '1.00', status: 'posted' });
-    expect(big.body).toMatchObject({ status: 400, field: 'status' });
+    expect(big.body).toMatchObject({ status: 409, code: 'transition-required', field: 'status' });
     const neg = await t.api('POST', '/api/finance/payments', { direction: 'sideways', amount: '1.00' });
     expect(neg.body).toMatchObject({ status: 400, field: 'direction' });
     await expectNothingWritten(t, before);

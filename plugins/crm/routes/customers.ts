@@ -1,5 +1,6 @@
-import type { ApiRecord, PluginContext, Principal } from 'kubiki/plugin';
-import { decodeCursor, encodeCursor, isoOf, limitParam, listRecords, mayRead, onlyParams, uuidParam } from '../util.ts';
+import { defineRoute, entityRecord, type ApiRecord, type PluginContext, type Principal } from 'kubiki/plugin';
+import { decodeCursor, encodeCursor, isoOf, listRecords, mayRead } from '../util.ts';
+import { cursor, keysetPage, limit, noQuery, nullable, records, uuid, type JsonSchema } from './schemas.ts';
 
 /** What other modules add to a customer card (manifest extension point crm.customerFacts). */
 export interface CustomerFactsContribution {
@@ -62,29 +63,77 @@ export async function customerFacts(ctx: PluginContext, organizationId: string):
   return Object.fromEntries(results);
 }
 
-export function customerRoutes(ctx: PluginContext): void {
-  ctx.route({
-    method: 'get', path: '/customers/:organizationId/timeline', permission: 'crm.activities.read',
-    async handler(http, principal) {
-      const organizationId = uuidParam(http.params.organizationId, 'organizationId');
-      const query = http.query as Record<string, string | string[] | undefined>;
-      onlyParams(query, ['limit', 'cursor']);
-      const limit = limitParam(query);
-      const cursor = decodeCursor(query, isCursor);
-      await ctx.repository('base.organizations').get(organizationId, { actor: principal });
-      http.body = await timeline(ctx, organizationId, principal, limit, cursor);
-    },
-  });
+const organizationParams: JsonSchema = {
+  type: 'object', required: ['organizationId'], additionalProperties: false,
+  properties: { organizationId: uuid('The organization (a base.organizations id) whose customer it is') },
+};
 
-  ctx.route({
-    method: 'get', path: '/customers/:organizationId/card', permission: 'crm.customers.read',
-    async handler(http, principal) {
-      const organizationId = uuidParam(http.params.organizationId, 'organizationId');
-      onlyParams(http.query as Record<string, string>, []);
-      const organization = await ctx.repository('base.organizations').get(organizationId, { actor: principal, expand: ['currency'] });
+/** The organization on a card: its currency, when set, expanded to the base.currencies record. */
+const cardOrganization: JsonSchema = {
+  description: 'The base.organizations record as GET /api/base/organizations/{id}?expand=currency answers it',
+  anyOf: [
+    entityRecord('base.organizations'),
+    {
+      type: 'object', required: ['id', 'version', 'currency'],
+      properties: { id: uuid(), version: { type: 'integer' }, currency: entityRecord('base.currencies') },
+      description: 'With a currency: the organization\'s fields, currency being the base.currencies record',
+    },
+  ],
+};
+
+const OPEN_STAGES = ['new', 'qualified', 'proposal', 'negotiation'];
+
+export function customerRoutes(ctx: PluginContext): void {
+  ctx.route(defineRoute<{ organizationId: string }, { limit: number; cursor?: string }>({
+    method: 'get', path: '/customers/:organizationId/timeline', operationId: 'customerTimeline', permission: 'crm.activities.read',
+    summary: 'A customer\'s timeline: activities newest first, keyset-paged',
+    description: 'Activities of the organization by occurredAt (the time of recording when it has none), newest first. '
+      + 'Only activities the caller may read are listed (":own" grants apply), so a page may hold fewer than `limit`. 404 when the organization does not exist.',
+    errors: ['not-found'],
+    schemas: {
+      params: organizationParams,
+      query: { type: 'object', properties: { limit: limit(200, 50), cursor } },
+      responses: { 200: keysetPage(entityRecord('crm.activities')) },
+    },
+    async handler({ params, query, principal }, http) {
+      const after = decodeCursor(query.cursor, isCursor);
+      const organization = await ctx.repository('base.organizations').get(params.organizationId, { actor: principal });
+      http.body = await timeline(ctx, organization.id, principal, query.limit, after);
+    },
+  }));
+
+  ctx.route(defineRoute<{ organizationId: string }>({
+    method: 'get', path: '/customers/:organizationId/card', operationId: 'customerCard', permission: 'crm.customers.read',
+    summary: 'A customer card: organization, customer record, open deals and tasks, last activities, facts from other modules',
+    description: 'Deals, tasks and activities appear only when the caller may read them (else empty lists). '
+      + 'facts holds what each crm.customerFacts contribution of an enabled plugin answered, under its name; one that failed or took longer than 5 s shows { error }.',
+    errors: ['not-found'],
+    schemas: {
+      params: organizationParams,
+      query: noQuery,
+      responses: {
+        200: {
+          type: 'object', additionalProperties: false, required: ['organization', 'customer', 'openDeals', 'openTasks', 'lastActivities', 'facts'],
+          properties: {
+            organization: cardOrganization,
+            customer: { ...nullable(entityRecord('crm.customers')), description: 'The crm.customers record of the organization; null when it has none' },
+            openDeals: { ...records('crm.deals', `Open deals (${OPEN_STAGES.join(', ')}), newest first, at most 50`), maxItems: 50 },
+            openTasks: { ...records('crm.tasks', 'Open tasks, soonest due first, at most 20'), maxItems: 20 },
+            lastActivities: { ...records('crm.activities', 'The 10 newest timeline entries'), maxItems: 10 },
+            facts: {
+              type: 'object', description: 'Contribution name → its facts (an object), or { error: message } when it failed',
+              additionalProperties: { type: 'object' },
+            },
+          },
+        },
+      },
+    },
+    async handler({ params, principal }, http) {
+      const organization = await ctx.repository('base.organizations').get(params.organizationId, { actor: principal, expand: ['currency'] });
+      const organizationId = organization.id;
       const customer = (await listRecords(ctx, 'crm.customers', principal, [{ field: 'organization', op: 'eq', value: organizationId }], { limit: 1 }))[0] ?? null;
       const openDeals = mayRead(principal, 'crm.deals') ? await listRecords(ctx, 'crm.deals', principal, [
-        { field: 'organization', op: 'eq', value: organizationId }, { field: 'stage', op: 'in', value: ['new', 'qualified', 'proposal', 'negotiation'] },
+        { field: 'organization', op: 'eq', value: organizationId }, { field: 'stage', op: 'in', value: OPEN_STAGES },
       ], { sort: [['createdAt', 'desc']], limit: 50 }) : [];
       const openTasks = mayRead(principal, 'crm.tasks') ? await listRecords(ctx, 'crm.tasks', principal, [
         { field: 'organization', op: 'eq', value: organizationId }, { field: 'status', op: 'eq', value: 'open' },
@@ -92,5 +141,5 @@ export function customerRoutes(ctx: PluginContext): void {
       const lastActivities = mayRead(principal, 'crm.activities') ? (await timeline(ctx, organizationId, principal, 10)).data : [];
       http.body = { organization, customer, openDeals, openTasks, lastActivities, facts: await customerFacts(ctx, organizationId) };
     },
-  });
+  }));
 }

@@ -1,6 +1,7 @@
-import { KubikiError, isKubikiError, type ApiRecord, type PluginContext, type Principal } from 'kubiki/plugin';
+import { KubikiError, defineRoute, entityRecord, fieldError, isKubikiError, optionalBody, type ApiRecord, type PluginContext, type Principal } from 'kubiki/plugin';
 import type { Knex } from 'knex';
-import { bad, bodyObject, listRecords, normalizeEmail, normalizePhone, onlyParams, uuidParam, UUID } from '../util.ts';
+import { listRecords, normalizeEmail, normalizePhone } from '../util.ts';
+import { day, noQuery, recordParams, uuid, type JsonSchema } from './schemas.ts';
 
 type Match = { record: ApiRecord; matchedOn: string[] };
 
@@ -33,13 +34,73 @@ async function matches(ctx: PluginContext, entity: string, actor: Principal, key
 const keyOf = (lead: ApiRecord) => ({ email: normalizeEmail(lead.email), phone: normalizePhone(lead.phone), inn: typeof lead.inn === 'string' ? lead.inn : undefined });
 const brief = (m: Match, fields: string[]) => ({ id: m.record.id, ...Object.fromEntries(fields.filter((f) => m.record[f] !== undefined).map((f) => [f, m.record[f]])), matchedOn: m.matchedOn });
 
+// ── What the routes take and answer ───────────────────────────────────────────────────────────
+
+const text: JsonSchema = { type: 'string' };
+/** One match: the record's id, the fields shown (those it has) and what matched. */
+const match = (entity: string, fields: JsonSchema): JsonSchema => ({
+  type: 'object', additionalProperties: false, required: ['id', 'matchedOn'],
+  properties: {
+    id: uuid(`The ${entity} record`), ...fields,
+    matchedOn: { type: 'array', minItems: 1, items: { enum: ['inn', 'email', 'phone'] }, description: 'What equals the lead\'s, normalised' },
+  },
+});
+const duplicates: JsonSchema = {
+  type: 'object', additionalProperties: false, required: ['normalized', 'leads', 'organizations', 'people'],
+  properties: {
+    normalized: {
+      type: 'object', additionalProperties: false, description: 'The lead\'s keys as compared (absent when the lead has none)',
+      properties: {
+        email: { type: 'string', description: 'Trimmed, lower-cased' },
+        phone: { type: 'string', pattern: '^[0-9]+$', description: 'Digits; Russian 8/7/10-digit forms as 7XXXXXXXXXX' },
+        inn: text,
+      },
+    },
+    leads: { type: 'array', description: 'Other crm.leads records', items: match('crm.leads', { name: text, company: text, email: text, phone: text, inn: text, status: { enum: ['new', 'qualified', 'disqualified'] } }) },
+    organizations: { type: 'array', description: 'base.organizations records', items: match('base.organizations', { name: text, inn: text, email: text, phone: text }) },
+    people: { type: 'array', description: 'base.people records', items: match('base.people', { firstName: text, lastName: text, organization: uuid('Their organization'), email: text, phone: text }) },
+  },
+};
+
+interface QualifyBody { dealTitle?: string; amount?: string; currency?: string; organization?: string; expectedCloseDate?: string }
+
+const qualifyBody: JsonSchema = optionalBody({
+  type: 'object',
+  description: 'Everything optional; the deal\'s amount, currency and expectedCloseDate as the deal takes them.',
+  properties: {
+    dealTitle: { type: 'string', minLength: 1, maxLength: 300, pattern: '\\S', 'x-format-hint': 'a title that is not blank', description: 'The deal\'s title; "<organization> (<source>)" when absent' },
+    amount: { type: 'string', 'x-decimal': { precision: 18, scale: 2 }, description: 'The deal\'s expected amount, a decimal string such as "80000.00"' },
+    currency: { ...uuid('The deal\'s currency (a base.currencies id)'), 'x-ref': 'base.currencies' },
+    organization: { ...uuid('An existing organization to attach the lead to (a base.organizations id); else the one with the lead\'s INN, else a new one'), 'x-ref': 'base.organizations' },
+    expectedCloseDate: day('When the deal is expected to close'),
+  },
+});
+
+const qualified: JsonSchema = {
+  type: 'object', additionalProperties: false, required: ['lead', 'organization', 'person', 'customer', 'deal', 'reused'],
+  properties: {
+    lead: { ...entityRecord('crm.leads'), description: 'The lead, now qualified, naming organization, person and deal' },
+    organization: entityRecord('base.organizations'),
+    person: entityRecord('base.people'),
+    customer: entityRecord('crm.customers'),
+    deal: entityRecord('crm.deals'),
+    reused: {
+      type: 'object', additionalProperties: false, required: ['organization', 'person', 'customer'], description: 'true: an existing record was taken, false: one was created',
+      properties: { organization: { type: 'boolean' }, person: { type: 'boolean' }, customer: { type: 'boolean' } },
+    },
+  },
+};
+
 export function leadRoutes(ctx: PluginContext): void {
-  ctx.route({
-    method: 'get', path: '/leads/:id/duplicates', permission: 'crm.leads.read',
-    async handler(http, principal) {
-      const id = uuidParam(http.params.id, 'id');
-      onlyParams(http.query as Record<string, string>, []);
-      const lead = await ctx.repository('crm.leads').get(id, { actor: principal });
+  ctx.route(defineRoute<{ id: string }>({
+    method: 'get', path: '/leads/:id/duplicates', operationId: 'leadDuplicates', permission: 'crm.leads.read',
+    summary: 'Leads, organizations and people with the same e-mail, phone or INN as a lead',
+    description: 'E-mail compared case-insensitively, phones by their digits (8/7/10-digit Russian forms are equal), INN as is. '
+      + 'Only records the caller may read are searched.',
+    errors: ['not-found'],
+    schemas: { params: recordParams('crm.leads'), query: noQuery, responses: { 200: duplicates } },
+    async handler({ params, principal }, http) {
+      const lead = await ctx.repository('crm.leads').get(params.id, { actor: principal });
       const key = keyOf(lead);
       const [leads, organizations, people] = await Promise.all([
         matches(ctx, 'crm.leads', principal, key, { hasInn: true, exclude: lead.id }),
@@ -53,16 +114,19 @@ export function leadRoutes(ctx: PluginContext): void {
         people: people.map((m) => brief(m, ['firstName', 'lastName', 'organization', 'email', 'phone'])),
       };
     },
-  });
+  }));
 
-  ctx.route({
-    method: 'post', path: '/leads/:id/qualify', permission: 'crm.leads.qualify',
-    async handler(http, principal) {
-      const id = uuidParam(http.params.id, 'id');
-      const body = bodyObject((http.state as { body?: unknown }).body, ['dealTitle', 'amount', 'currency', 'organization', 'expectedCloseDate']);
-      if (body.dealTitle !== undefined && (typeof body.dealTitle !== 'string' || body.dealTitle.trim() === '' || body.dealTitle.length > 300)) throw bad('dealTitle', 'type', 'dealTitle must be a non-empty string of at most 300 characters');
-      if (body.organization !== undefined && (typeof body.organization !== 'string' || !UUID.test(body.organization))) throw bad('organization', 'format', 'organization must be the id of an existing organization to attach the lead to');
-      // amount, currency and expectedCloseDate are checked by the deal's schema (and named there).
+  ctx.route(defineRoute<{ id: string }, unknown, QualifyBody | undefined>({
+    method: 'post', path: '/leads/:id/qualify', operationId: 'qualifyLead', permission: 'crm.leads.qualify',
+    summary: 'Turn a new lead into an organization, contact person, customer card and deal, in one transaction',
+    description: 'The organization: the one named, else the one with the lead\'s INN, else a new one; the person: one of that organization with the lead\'s e-mail or phone, else a new one; '
+      + 'the customer card of the organization, else a new one; always a new deal. The lead becomes qualified. '
+      + 'Needs create permission on what it creates. 409 unless the lead is new; nothing is written when any step fails.',
+    errors: ['not-found', 'conflict', 'forbidden', 'reference-not-found', 'unique-violation', 'version-mismatch'],
+    schemas: { params: recordParams('crm.leads'), body: qualifyBody, responses: { 200: qualified } },
+    async handler({ params, body: given, principal }, http) {
+      const body: QualifyBody = given ?? {};
+      const id = params.id;
       const result = await ctx.transaction(async (trx) => {
         const leads = ctx.repository('crm.leads');
         const lead = await leads.get(id, { actor: principal, trx });
@@ -76,7 +140,7 @@ export function leadRoutes(ctx: PluginContext): void {
           try {
             organization = await ctx.repository('base.organizations').get(body.organization, { actor: principal, trx });
           } catch (error) {
-            if (isKubikiError(error) && error.code === 'not-found') throw bad('organization', 'exists', `organization ${body.organization} does not exist`);
+            if (isKubikiError(error) && error.code === 'not-found') throw fieldError('reference-not-found', 'organization', 'exists', `organization ${body.organization} does not exist`);
             throw error;
           }
           reused.organization = true;
@@ -120,5 +184,5 @@ export function leadRoutes(ctx: PluginContext): void {
       });
       http.body = result;
     },
-  });
+  }));
 }

@@ -1,5 +1,6 @@
-import { KubikiError, SYSTEM, type ApiRecord, type PluginContext } from 'kubiki/plugin';
-import { bodyObject, decodeCursor, encodeCursor, limitParam, listRecords, normalizePhone, onlyParams, stringQuery, uuidParam } from '../util.ts';
+import { KubikiError, SYSTEM, defineRoute, entityRecord, type ApiRecord, type PluginContext } from 'kubiki/plugin';
+import { decodeCursor, encodeCursor, listRecords, normalizePhone } from '../util.ts';
+import { count, cursor, keysetPage, limit, nullable, recordParams, timestamp, uuid, type JsonSchema } from './schemas.ts';
 
 /** `{{name}}`-style placeholders, nothing else: no code, no HTML escaping questions (plain text). */
 export function substitute(text: string, values: Record<string, string>): string {
@@ -22,16 +23,50 @@ async function segmentCustomers(ctx: PluginContext, segment: ApiRecord): Promise
 type RecipientCursor = { id: string };
 const isCursor = (v: unknown): v is RecipientCursor => typeof v === 'object' && v !== null && typeof (v as RecipientCursor).id === 'string' && /^[0-9a-f-]{36}$/.test((v as RecipientCursor).id);
 
+const STATUSES = ['sent', 'held', 'queued', 'failed', 'skipped'] as const;
+type RecipientStatus = (typeof STATUSES)[number];
+
+const recipient: JsonSchema = {
+  type: 'object', additionalProperties: false, required: ['customer', 'organization', 'name', 'address', 'status', 'reason', 'notification', 'updatedAt'],
+  properties: {
+    customer: uuid('The crm.customers record'), organization: uuid('Its organization (base.organizations)'),
+    name: { type: ['string', 'null'], description: 'The name put into {{name}}' },
+    address: { type: ['string', 'null'], description: 'The e-mail address or E.164 phone number; null when the customer has none' },
+    status: { enum: [...STATUSES], description: 'The notification\'s status (sent, held, queued, failed), or skipped' },
+    reason: { type: ['string', 'null'], description: 'Why skipped (unsubscribed, no e-mail address, no phone number) or why sending failed' },
+    notification: { ...nullable(uuid()), description: 'The notification (GET /api/notifications/{id}); null when skipped or failed before the outbox' },
+    updatedAt: timestamp,
+  },
+};
+
 export function mailingRoutes(ctx: PluginContext): void {
   // Sends the mailing to every customer its segment selects now. Each recipient's message has the
   // idempotency key crm-mailing:<mailing>:<customer>, so sending again reaches only customers
   // not reached before (e.g. newly added to the segment) and never duplicates a message.
-  ctx.route({
-    method: 'post', path: '/mailings/:id/send', permission: 'crm.mailings.send',
-    async handler(http, principal) {
-      const id = uuidParam(http.params.id, 'id');
-      bodyObject((http.state as { body?: unknown }).body, []);
-      const mailing = await ctx.repository('crm.mailings').get(id, { actor: principal });
+  ctx.route(defineRoute<{ id: string }>({
+    method: 'post', path: '/mailings/:id/send', operationId: 'sendMailing', permission: 'crm.mailings.send',
+    summary: 'Send a mailing to every customer its segment selects now',
+    description: 'Messages go through the notifications outbox as the system (held there while the channel has no transport). '
+      + 'Each has the idempotency key crm-mailing:<mailing>:<customer>, so sending again reaches only customers not reached before. '
+      + 'Unsubscribed customers and those without an address are recorded as skipped. An e-mail mailing needs a subject (400 naming subject). Takes no body.',
+    errors: ['not-found'],
+    schemas: {
+      params: recordParams('crm.mailings'),
+      responses: {
+        200: {
+          type: 'object', additionalProperties: false, required: ['mailing', 'total', 'sent', 'held', 'queued', 'failed', 'skipped'],
+          properties: {
+            mailing: { ...entityRecord('crm.mailings'), description: 'The mailing, now status sent with sentAt' },
+            total: { ...count, description: 'Customers the segment selects' },
+            sent: count, held: count, queued: count, failed: count,
+            skipped: { ...count, description: 'Unsubscribed or without an address' },
+          },
+        },
+      },
+    },
+    async handler({ params, principal }, http) {
+      const mailing = await ctx.repository('crm.mailings').get(params.id, { actor: principal });
+      const id = mailing.id;
       const segment = await ctx.repository('crm.segments').get(String(mailing.segment), { actor: SYSTEM });
       const channel = mailing.channel === 'sms' ? 'sms' : 'email';
       if (channel === 'email' && (typeof mailing.subject !== 'string' || mailing.subject.trim() === '')) {
@@ -80,23 +115,26 @@ export function mailingRoutes(ctx: PluginContext): void {
       const updated = await ctx.repository('crm.mailings').update(id, { status: 'sent', sentAt: new Date().toISOString() }, { actor: SYSTEM });
       http.body = { mailing: updated, ...summary };
     },
-  });
+  }));
 
-  ctx.route({
-    method: 'get', path: '/mailings/:id/recipients', permission: 'crm.mailings.read',
-    async handler(http, principal) {
-      const id = uuidParam(http.params.id, 'id');
-      const query = http.query as Record<string, string | string[] | undefined>;
-      onlyParams(query, ['status', 'limit', 'cursor']);
-      const status = stringQuery(query, 'status', ['sent', 'held', 'queued', 'failed', 'skipped']);
-      const limit = limitParam(query, 100, 500);
-      const cursor = decodeCursor(query, isCursor);
-      await ctx.repository('crm.mailings').get(id, { actor: principal });
-      const q = ctx.table('crm_mailing_recipients').where({ mailing_id: id }).orderBy('customer_id').limit(limit + 1);
+  ctx.route(defineRoute<{ id: string }, { status?: RecipientStatus; limit: number; cursor?: string }>({
+    method: 'get', path: '/mailings/:id/recipients', operationId: 'listMailingRecipients', permission: 'crm.mailings.read',
+    summary: 'Delivery status per recipient of a mailing, by customer id, keyset-paged',
+    errors: ['not-found'],
+    schemas: {
+      params: recordParams('crm.mailings'),
+      query: { type: 'object', properties: { status: { enum: [...STATUSES], description: 'Only recipients in this status' }, limit: limit(500, 100), cursor } },
+      responses: { 200: keysetPage(recipient) },
+    },
+    async handler({ params, query, principal }, http) {
+      const { status, limit: size } = query;
+      const after = decodeCursor(query.cursor, isCursor);
+      const id = (await ctx.repository('crm.mailings').get(params.id, { actor: principal })).id;
+      const q = ctx.table('crm_mailing_recipients').where({ mailing_id: id }).orderBy('customer_id').limit(size + 1);
       if (status) q.where({ status });
-      if (cursor) q.where('customer_id', '>', cursor.id);
+      if (after) q.where('customer_id', '>', after.id);
       const rows: Record<string, unknown>[] = await q;
-      const more = rows.length > limit;
+      const more = rows.length > size;
       if (more) rows.pop();
       http.body = {
         data: rows.map((r) => ({
@@ -106,5 +144,5 @@ export function mailingRoutes(ctx: PluginContext): void {
         next: more ? encodeCursor({ id: String(rows[rows.length - 1].customer_id) }) : null,
       };
     },
-  });
+  }));
 }

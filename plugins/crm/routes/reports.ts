@@ -1,7 +1,7 @@
 import { Decimal } from 'decimal.js';
 import type { Knex } from 'knex';
-import type { PluginContext } from 'kubiki/plugin';
-import { dateParam, onlyParams, uuidQuery } from '../util.ts';
+import { defineRoute, type PluginContext } from 'kubiki/plugin';
+import { count, day, money as amountSchema, nullable, uuid, type JsonSchema } from './schemas.ts';
 
 const STAGES = ['new', 'qualified', 'proposal', 'negotiation', 'won', 'lost'] as const;
 const OPEN = ['new', 'qualified', 'proposal', 'negotiation'];
@@ -11,7 +11,6 @@ const FALLBACK: Record<string, number> = { new: 10, qualified: 25, proposal: 50,
 
 const money = (d: Decimal): string => d.toDecimalPlaces(2, Decimal.ROUND_HALF_UP).toFixed(2);
 const dec = (v: unknown): Decimal => new Decimal(v == null ? 0 : String(v));
-type Query = Record<string, string | string[] | undefined>;
 
 /** Stage probabilities by pipeline id ('' = deals without a pipeline: the default pipeline's). */
 async function probabilities(ctx: PluginContext): Promise<(pipeline: string | null, stage: string, override: number | null) => number> {
@@ -30,8 +29,10 @@ interface Acc { count: number; amount: Decimal; weighted: Decimal }
 const acc = (): Acc => ({ count: 0, amount: new Decimal(0), weighted: new Decimal(0) });
 const out = (a: Acc) => ({ count: a.count, amount: money(a.amount), weightedAmount: money(a.weighted) });
 
+interface DealFilters { pipeline?: string; owner?: string; from?: string; to?: string }
+
 /** Deals filtered by the common report parameters: pipeline, owner, created from/to. */
-function deals(ctx: PluginContext, f: { pipeline?: string; owner?: string; from?: string; to?: string }): Knex.QueryBuilder {
+function deals(ctx: PluginContext, f: DealFilters): Knex.QueryBuilder {
   const q = ctx.table('crm_deals');
   if (f.pipeline) q.where('pipeline', f.pipeline);
   if (f.owner) q.where('owner', f.owner);
@@ -40,21 +41,79 @@ function deals(ctx: PluginContext, f: { pipeline?: string; owner?: string; from?
   return q;
 }
 
-function filters(query: Query, extra: string[] = []) {
-  onlyParams(query, ['pipeline', 'owner', 'from', 'to', ...extra]);
-  return { pipeline: uuidQuery(query, 'pipeline'), owner: uuidQuery(query, 'owner'), from: dateParam(query, 'from'), to: dateParam(query, 'to') };
-}
+// ── What the reports take and answer ──────────────────────────────────────────────────────────
+
+const pipelineParam = uuid('Only deals of this pipeline (a crm.pipelines id)');
+const dealFilters = (period: string): JsonSchema => ({
+  type: 'object',
+  properties: {
+    pipeline: pipelineParam,
+    owner: uuid('Only deals this manager owns (a user id)'),
+    from: day(`Only deals ${period} on or after this day`),
+    to: day(`Only deals ${period} on or before this day`),
+  },
+});
+const createdFilters = dealFilters('created (UTC days)');
+
+const currency: JsonSchema = { ...nullable(uuid()), description: 'The base.currencies id of the amounts; null for deals without a currency' };
+const owner: JsonSchema = { ...nullable(uuid()), description: 'The manager (a user id); null for deals without an owner' };
+const stage: JsonSchema = { enum: [...STAGES] };
+const sums: JsonSchema = { count, amount: amountSchema, weightedAmount: { ...amountSchema, description: 'amount × the stage probability (the deal\'s own probability when set) / 100' } };
+const row = (properties: JsonSchema): JsonSchema => ({ type: 'object', additionalProperties: false, required: Object.keys(properties), properties });
+const percent: JsonSchema = { type: ['number', 'null'], description: 'Percent, one decimal; null when the base is 0' };
+
+const pipelineReport: JsonSchema = row({
+  byStage: { type: 'array', items: row({ stage, currency, ...sums }), description: 'Per stage and currency, in pipeline order' },
+  byManager: { type: 'array', items: row({ owner, currency, ...sums }), description: 'Per manager and currency, open deals only' },
+  byStageAndManager: { type: 'array', items: row({ stage, owner, currency, ...sums }) },
+  note: { type: 'string' },
+});
+const funnelReport: JsonSchema = row({
+  stages: {
+    type: 'array', description: `${FUNNEL.join(', ')}: deals that entered the stage or went past it`,
+    items: row({ stage: { enum: FUNNEL }, count, fromPrevious: percent, fromFirst: percent }),
+  },
+  lost: { ...count, description: 'Deals that were lost at some point' },
+});
+const wonLostReport: JsonSchema = row({
+  won: row({ count, byCurrency: { type: 'array', items: row({ currency, count, amount: amountSchema }) } }),
+  lost: row({ count, byReason: { type: 'array', items: row({ reason: { type: ['string', 'null'], description: 'lostReason; null when none was given' }, currency, count, amount: amountSchema }) } }),
+});
+const activityReport: JsonSchema = row({
+  managers: {
+    type: 'array', description: 'Most active first',
+    items: row({
+      manager: { ...nullable(uuid()), description: 'The activity\'s owner, else who recorded it (a user id); null for entries made by the system' },
+      total: count,
+      byKind: { type: 'object', additionalProperties: count, description: 'Activity kind (call, email, meeting, note, deal, quote, invoice, payment) → how many' },
+      callSeconds: { ...count, description: 'Total durationSeconds of the calls' },
+    }),
+  },
+});
+const forecastReport: JsonSchema = row({
+  months: {
+    type: 'array', description: 'By month, then currency',
+    items: row({ month: { type: 'string', pattern: '^[0-9]{4}-[0-9]{2}$', description: 'YYYY-MM of expectedCloseDate' }, currency, ...sums }),
+  },
+  note: { type: 'string' },
+});
 
 export function reportRoutes(ctx: PluginContext): void {
-  const route = (path: string, build: (query: Query) => Promise<unknown>) => ctx.route({
-    method: 'get', path: `/reports/${path}`, permission: 'crm.reports.read',
-    async handler(http) { http.body = await build(http.query as Query); },
-  });
+  const route = <Q>(path: string, doc: { operationId: string; summary: string; description?: string; query: JsonSchema; response: JsonSchema }, build: (query: Q) => Promise<unknown>) =>
+    ctx.route(defineRoute<unknown, Q>({
+      method: 'get', path: `/reports/${path}`, operationId: doc.operationId, permission: 'crm.reports.read', summary: doc.summary,
+      ...(doc.description ? { description: doc.description } : {}),
+      schemas: { query: doc.query, responses: { 200: doc.response } },
+      async handler({ query }, http) { http.body = await build(query); },
+    }));
 
   // Pipeline by stage and manager: count, amount and weighted amount (amount × stage probability),
   // per currency (amounts in different currencies are never added up).
-  route('pipeline', async (query) => {
-    const f = filters(query);
+  route<DealFilters>('pipeline', {
+    operationId: 'pipelineReport', summary: 'Pipeline by stage and manager: count, amount and weighted amount per currency',
+    description: 'Deals filtered by pipeline, owner and creation day. Amounts in different currencies are never added up.',
+    query: createdFilters, response: pipelineReport,
+  }, async (f) => {
     const probability = await probabilities(ctx);
     const rows: { stage: string; owner: string | null; currency: string | null; pipeline: string | null; probability: number | null; count: string; amount: string | null }[] =
       await deals(ctx, f).select('stage', 'owner', 'currency', 'pipeline', 'probability').count({ count: '*' }).sum({ amount: 'amount' })
@@ -87,8 +146,11 @@ export function reportRoutes(ctx: PluginContext): void {
 
   // Conversion funnel: how many deals ever entered each stage (from the stage history the CRM
   // keeps from deal events), and the conversion from the previous stage and from the first.
-  route('funnel', async (query) => {
-    const f = filters(query);
+  route<DealFilters>('funnel', {
+    operationId: 'funnelReport', summary: 'Conversion funnel: deals that reached each stage, conversion from the previous and the first',
+    description: 'From the stage history the CRM keeps from deal events; a deal that skipped a stage still passed it. Deals filtered by pipeline, owner and creation day.',
+    query: createdFilters, response: funnelReport,
+  }, async (f) => {
     const ids = deals(ctx, f).select('id');
     const knex = ctx.table('crm_deal_stages').client;
     // Per deal, the furthest funnel stage it entered (a deal that skipped a stage, new → proposal,
@@ -108,8 +170,11 @@ export function reportRoutes(ctx: PluginContext): void {
   });
 
   // Won and lost deals, lost ones by reason.
-  route('won-lost', async (query) => {
-    const f = filters(query);
+  route<DealFilters>('won-lost', {
+    operationId: 'wonLostReport', summary: 'Won and lost deals; lost ones by reason',
+    description: 'Deals filtered by pipeline, owner and creation day.',
+    query: createdFilters, response: wonLostReport,
+  }, async (f) => {
     const rows: { stage: string; lostReason: string | null; currency: string | null; count: string; amount: string | null }[] =
       await deals(ctx, f).whereIn('stage', ['won', 'lost']).select('stage', 'lostReason', 'currency').count({ count: '*' }).sum({ amount: 'amount' })
         .groupBy('stage', 'lostReason', 'currency').orderBy('stage', 'desc').orderByRaw('count(*) desc');
@@ -122,11 +187,18 @@ export function reportRoutes(ctx: PluginContext): void {
   });
 
   // Activities per manager (the owner, or who recorded it) and kind, in a period of occurredAt.
-  route('activity', async (query) => {
-    onlyParams(query, ['from', 'to', 'owner']);
-    const from = dateParam(query, 'from');
-    const to = dateParam(query, 'to');
-    const owner = uuidQuery(query, 'owner');
+  route<{ from?: string; to?: string; owner?: string }>('activity', {
+    operationId: 'activityReport', summary: 'Activities per manager and kind, with call time',
+    description: 'The manager is the activity\'s owner, else who recorded it. from/to are UTC days of occurredAt (the time of recording when it has none).',
+    query: {
+      type: 'object',
+      properties: {
+        from: day('Activities on or after this day'), to: day('Activities on or before this day'),
+        owner: uuid('Only this manager\'s activities (a user id)'),
+      },
+    },
+    response: activityReport,
+  }, async ({ from, to, owner }) => {
     const knex = ctx.table('crm_activities').client;
     const q = ctx.table('crm_activities').select(knex.raw('coalesce("owner", "createdBy") as manager'), 'kind').count({ count: '*' }).sum({ seconds: 'durationSeconds' }).groupByRaw('coalesce("owner", "createdBy"), "kind"').orderBy('kind');
     if (from) q.whereRaw('coalesce("occurredAt", "createdAt") >= ?', [`${from}T00:00:00Z`]);
@@ -145,8 +217,11 @@ export function reportRoutes(ctx: PluginContext): void {
   });
 
   // Sales forecast by month of expectedCloseDate: open deals' amount and weighted amount.
-  route('forecast', async (query) => {
-    const f = filters(query);
+  route<DealFilters>('forecast', {
+    operationId: 'forecastReport', summary: 'Sales forecast: open deals by month of expectedCloseDate, amount and weighted amount',
+    description: 'Open deals (new, qualified, proposal, negotiation) with an expectedCloseDate; here from/to filter expectedCloseDate.',
+    query: dealFilters('expected to close'), response: forecastReport,
+  }, async (f) => {
     const probability = await probabilities(ctx);
     const knex = ctx.table('crm_deals').client;
     const rows: { month: string; stage: string; pipeline: string | null; probability: number | null; currency: string | null; count: string; amount: string | null }[] =

@@ -1,16 +1,32 @@
-import type { PluginContext } from 'kubiki/plugin';
-import { dateParam, listRecords, mayRead, onlyParams } from '../util.ts';
+import { defineRoute, type PluginContext } from 'kubiki/plugin';
+import { listRecords, mayRead } from '../util.ts';
+import { day, records } from './schemas.ts';
 
 export function taskRoutes(ctx: PluginContext): void {
   // "My day": the caller's open tasks due by the end of the day (overdue first) and the calls
   // logged by them that day. Days are UTC days; ?date=YYYY-MM-DD picks another day.
-  ctx.route({
-    method: 'get', path: '/my-day', permission: 'crm.tasks.read',
-    async handler(http, principal) {
-      const query = http.query as Record<string, string | string[] | undefined>;
-      onlyParams(query, ['date']);
-      const day = dateParam(query, 'date') ?? new Date().toISOString().slice(0, 10);
-      const start = new Date(`${day}T00:00:00.000Z`);
+  ctx.route(defineRoute<unknown, { date?: string }>({
+    method: 'get', path: '/my-day', operationId: 'myDay', permission: 'crm.tasks.read',
+    summary: 'My day: my open tasks overdue and due that day, and my calls that day',
+    description: 'Days are UTC days. Tasks are the caller\'s own (owner) and open; calls are activities of kind call the caller owns, or logged without naming an owner. '
+      + 'calls is empty without crm.activities.read.',
+    schemas: {
+      query: { type: 'object', properties: { date: day('The day (UTC), today when absent') } },
+      responses: {
+        200: {
+          type: 'object', additionalProperties: false, required: ['date', 'overdue', 'dueToday', 'calls'],
+          properties: {
+            date: day('The day shown'),
+            overdue: records('crm.tasks', 'Open tasks due before the day, soonest due first'),
+            dueToday: records('crm.tasks', 'Open tasks due during the day, soonest due first'),
+            calls: records('crm.activities', 'Calls that day, earliest first'),
+          },
+        },
+      },
+    },
+    async handler({ query, principal }, http) {
+      const date = query.date ?? new Date().toISOString().slice(0, 10);
+      const start = new Date(`${date}T00:00:00.000Z`);
       const end = new Date(start.getTime() + 86400_000);
       const me = principal.userId;
       const tasks = me ? await listRecords(ctx, 'crm.tasks', principal, [
@@ -26,11 +42,11 @@ export function taskRoutes(ctx: PluginContext): void {
           .sort((a, b) => String(a.occurredAt).localeCompare(String(b.occurredAt)))
         : [];
       http.body = {
-        date: day,
+        date,
         overdue: tasks.filter((t) => Date.parse(String(t.dueAt)) < start.getTime()),
         dueToday: tasks.filter((t) => Date.parse(String(t.dueAt)) >= start.getTime()),
         calls,
       };
     },
-  });
+  }));
 }
