@@ -1,21 +1,21 @@
 // npm run bench:finance — posting throughput of the finance ledger and report latency on PostgreSQL.
 //
-// 1. Posts BENCH_ENTRIES (default 100,000) journal entries of 2–6 lines in-process through the same
-//    posting service the POST /api/finance/entries route uses (validation, open-period lock, account
-//    resolution, entity repository header with audit row + outbox event, one multi-row line insert),
-//    in transactions of BENCH_BATCH entries (default 500), BENCH_CONCURRENCY (default 4) at a time.
-// 2. Posts BENCH_SINGLE (default 2,000) more entries one per transaction (what the HTTP route does).
+// Everything finance does goes through its public REST API over HTTP, as a client's would.
+// 1. Posts BENCH_ENTRIES (default 100,000) journal entries of 2–6 lines with POST
+//    /api/finance/entries/batch: BENCH_BATCH entries (default 500) per request and transaction,
+//    BENCH_CONCURRENCY (default 4) requests at a time. Each goes through the route's schema check,
+//    the posting service's domain checks, the open-period lock, account resolution, the entity
+//    repository header with audit row + outbox event, and one multi-row line insert with audit rows.
+// 2. Posts BENCH_SINGLE (default 2,000) more entries with POST /api/finance/entries, one per request
+//    and transaction, 8 at a time.
 // 3. Baseline: the same rows as (1) with a bare knex batch insert into copies of the two tables
-//    (same columns and indexes, no validation, no audit, no event), same batching and concurrency.
+//    (same columns and indexes, no HTTP, no validation, no audit, no event), same batching and concurrency.
 // 4. Times GET /api/finance/reports/trial-balance and /profit-and-loss over HTTP (target < 1 s).
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { configFromEnv } from '../core/config.ts';
 import { Kubiki } from '../core/kernel.ts';
-import { SYSTEM } from '../core/plugin-api.ts';
 import { openBenchDatabase } from './bench-database.ts';
-import { ledgers } from '../plugins/finance/index.ts';
-import { parseEntry, type ParsedEntry } from '../plugins/finance/ledger.ts';
 
 const N = Number(process.env.BENCH_ENTRIES ?? 100_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 500);
@@ -58,22 +58,31 @@ async function main(): Promise<void> {
     background: false, logger: pino({ level: 'silent' }), env: {},
   });
   try {
-    const { ledger } = ledgers[ledgers.length - 1];
-    console.log(`finance bench on ${database.label}: ${fmt(N)} entries of 2–6 lines, batches of ${BATCH}, concurrency ${CONCURRENCY}`);
+    const server = await k.listen(0, '127.0.0.1');
+    const address = server.address();
+    const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+    const api = async (method: string, path: string, body?: unknown): Promise<unknown> => {
+      const res = await fetch(`${base}${path}`, {
+        method, headers: { authorization: `Bearer ${adminToken}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const answer = await res.json() as unknown;
+      if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(answer).slice(0, 1000)}`);
+      return answer;
+    };
+    console.log(`finance bench on ${database.label}: ${fmt(N)} entries of 2–6 lines, batches of ${BATCH}, concurrency ${CONCURRENCY}, over HTTP`);
     const raw = Array.from({ length: N }, makeEntry);
     const lineCount = raw.reduce((s, e) => s + e.lines.length, 0);
 
-    // (1) the posting service, batched
+    // (1) the posting service, batched: POST /api/finance/entries/batch
     let t0 = performance.now();
-    await pool(chunks(raw, BATCH), CONCURRENCY, async (batch) => {
-      await ledger.post(batch.map((e, i) => ({ ...parseEntry(e), prefix: `entries.${i}.` } as ParsedEntry)), { actor: SYSTEM });
-    });
+    await pool(chunks(raw, BATCH), CONCURRENCY, async (batch) => { await api('POST', '/api/finance/entries/batch', { entries: batch }); });
     const serviceMs = performance.now() - t0;
 
-    // (2) one entry per transaction
+    // (2) one entry per request and transaction: POST /api/finance/entries
     const singles = Array.from({ length: SINGLE }, makeEntry);
     t0 = performance.now();
-    await pool(singles, 8, async (e) => { await ledger.post([parseEntry(e)], { actor: SYSTEM }); });
+    await pool(singles, 8, async (e) => { await api('POST', '/api/finance/entries', e); });
     const singleMs = performance.now() - t0;
 
     // (3) bare knex baseline into copies of the tables (same columns and indexes)
@@ -81,7 +90,8 @@ async function main(): Promise<void> {
     const s = k.db.schema;
     await knex.raw('create table ??.bench_entries (like ??.finance_entries including all)', [s, s]);
     await knex.raw('create table ??.bench_entry_lines (like ??.finance_entry_lines including all)', [s, s]);
-    const accounts = new Map<string, string>((await k.db.table('finance_accounts').select('id', 'code')).map((a: { id: string; code: string }) => [a.code, a.id]));
+    const chart = await api('GET', '/api/finance/accounts?limit=500&fields=id,code') as { data: { id: string; code: string }[] };
+    const accounts = new Map(chart.data.map((a) => [a.code, a.id]));
     let n = 0;
     t0 = performance.now();
     await pool(chunks(raw, BATCH), CONCURRENCY, async (batch) => {
@@ -98,15 +108,12 @@ async function main(): Promise<void> {
 
     const serviceRate = N / (serviceMs / 1000);
     const baselineRate = N / (baselineMs / 1000);
-    console.log(`posting service, batched : ${fmt(serviceRate)} entries/s (${fmt(lineCount / (serviceMs / 1000))} lines/s, ${(serviceMs / 1000).toFixed(1)} s)`);
+    console.log(`POST /entries/batch      : ${fmt(serviceRate)} entries/s (${fmt(lineCount / (serviceMs / 1000))} lines/s, ${(serviceMs / 1000).toFixed(1)} s)`);
     console.log(`bare knex batch insert   : ${fmt(baselineRate)} entries/s (${(baselineMs / 1000).toFixed(1)} s)`);
     console.log(`ratio service/baseline   : ${(serviceRate / baselineRate).toFixed(2)}×`);
-    console.log(`posting service, 1/trx   : ${fmt(SINGLE / (singleMs / 1000))} entries/s (${fmt(SINGLE)} entries, 8 concurrent)`);
+    console.log(`POST /entries, 1/trx     : ${fmt(SINGLE / (singleMs / 1000))} entries/s (${fmt(SINGLE)} entries, 8 concurrent)`);
 
     // (4) reports over HTTP
-    const server = await k.listen(0, '127.0.0.1');
-    const address = server.address();
-    const base = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
     const [{ count }] = await k.db.table('finance_entry_lines').count({ count: '*' });
     for (const report of ['trial-balance?from=2026-01-01&to=2026-12-31', 'profit-and-loss?from=2025-01-01&to=2026-12-31']) {
       const times: number[] = [];

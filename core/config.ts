@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { KubikiError } from './errors.ts';
 import { VAT_ROUNDINGS, type VatRounding } from './money/document-totals.ts';
+import { DEFAULT_RETRY_SCHEDULE, parseSchedule } from './webhooks/retry-schedule.ts';
 
 export interface KubikiConfig {
   /** PostgreSQL connection string; when absent Kubiki runs on embedded PGlite. */
@@ -29,6 +30,8 @@ export interface KubikiConfig {
   /** How often an instance re-reads plugin states and custom fields changed by other instances. */
   refreshIntervalMs: number;
   bodyLimitBytes: number;
+  /** Origins a browser client may call the API from (KUBIKI_CORS_ORIGINS); empty: cross-origin access off. */
+  corsOrigins: string[];
   /** SMTP server for email notifications (`smtp://user:pass@host:587`, `smtps://…`); unset: emails are held in the outbox. */
   smtpUrl?: string;
   /** The From address of notification emails. */
@@ -52,6 +55,24 @@ export interface KubikiConfig {
   vatRounding: VatRounding;
   /** KUBIKI_CHECK_RESPONSES=1 (the test suite): every declared route's answer is checked against its schema; a mismatch is a 500. */
   checkResponses: boolean;
+  /** Delays (ms) before the 2nd, 3rd, … attempt of a failed webhook delivery; after the last it has failed. */
+  webhookRetrySchedule: number[];
+  webhookTimeoutMs: number;
+  /** Webhook deliveries one process sends at a time. */
+  webhookConcurrency: number;
+  webhookPollMs: number;
+  /** A claimed delivery is the process's for this long; a crashed process's deliveries go out after it. */
+  webhookLeaseSeconds: number;
+  /** Finished webhook deliveries older than this many days are pruned; 0 keeps them. */
+  webhookRetentionDays: number;
+  /** Encrypts stored secrets (webhook signing secrets): 32 bytes in base64, or a passphrase. */
+  secretKey?: string;
+  /** Requests an API or session token may make per window (token bucket); undefined: no limit. */
+  rateLimit?: { requests: number; seconds: number };
+  /** Failed logins per username, and per client address, within the window before logins are refused (429). */
+  loginMaxFailuresPerUser: number;
+  loginMaxFailuresPerAddress: number;
+  loginWindowSeconds: number;
 }
 
 /**
@@ -91,6 +112,20 @@ function smtpUrl(raw: string | undefined): string | undefined {
   return raw;
 }
 
+function retrySchedule(raw: string | undefined): number[] {
+  const text = raw === undefined || raw === '' ? DEFAULT_RETRY_SCHEDULE : raw;
+  const schedule = parseSchedule(text);
+  if (!schedule) throw new KubikiError('config-invalid', `KUBIKI_WEBHOOK_RETRY_SCHEDULE must be a comma list of delays such as 5s,5m,2h (units ms, s, m, h, d), got "${raw}"`);
+  return schedule;
+}
+
+function rateLimit(raw: string | undefined): KubikiConfig['rateLimit'] {
+  if (raw === 'off' || raw === '0') return undefined;
+  const m = /^(\d{1,9})\/(\d{1,6})$/.exec(raw === undefined || raw === '' ? '100000/60' : raw);
+  if (!m || Number(m[1]) === 0 || Number(m[2]) === 0) throw new KubikiError('config-invalid', `KUBIKI_RATE_LIMIT must be <requests>/<seconds> (e.g. 600/60) or off, got "${raw}"`);
+  return { requests: Number(m[1]), seconds: Number(m[2]) };
+}
+
 function vatRounding(raw: string | undefined): VatRounding {
   if (raw === undefined || raw === '') return 'line';
   if ((VAT_ROUNDINGS as readonly string[]).includes(raw)) return raw as VatRounding;
@@ -118,6 +153,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     sessionTtlSeconds: intEnv(env, 'KUBIKI_SESSION_TTL', 12 * 3600),
     refreshIntervalMs: intEnv(env, 'KUBIKI_REFRESH_MS', 2000),
     bodyLimitBytes: intEnv(env, 'KUBIKI_BODY_LIMIT', 1024 * 1024),
+    corsOrigins: list(env.KUBIKI_CORS_ORIGINS),
     smtpUrl: smtpUrl(env.KUBIKI_SMTP_URL),
     smtpFrom: env.KUBIKI_SMTP_FROM || 'kubiki@localhost',
     workers: env.KUBIKI_WORKERS !== 'off',
@@ -130,6 +166,17 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: P
     workflowScanMs: intEnv(env, 'KUBIKI_WORKFLOW_SCAN_MS', 60_000),
     vatRounding: vatRounding(env.KUBIKI_VAT_ROUNDING),
     checkResponses: env.KUBIKI_CHECK_RESPONSES === '1',
+    webhookRetrySchedule: retrySchedule(env.KUBIKI_WEBHOOK_RETRY_SCHEDULE),
+    webhookTimeoutMs: intEnv(env, 'KUBIKI_WEBHOOK_TIMEOUT_MS', 15_000),
+    webhookConcurrency: intEnv(env, 'KUBIKI_WEBHOOK_CONCURRENCY', 16),
+    webhookPollMs: intEnv(env, 'KUBIKI_WEBHOOK_POLL_MS', 500),
+    webhookLeaseSeconds: intEnv(env, 'KUBIKI_WEBHOOK_LEASE_SECONDS', 60),
+    webhookRetentionDays: intEnv(env, 'KUBIKI_WEBHOOK_RETENTION_DAYS', 30),
+    secretKey: env.KUBIKI_SECRET_KEY || undefined,
+    rateLimit: rateLimit(env.KUBIKI_RATE_LIMIT),
+    loginMaxFailuresPerUser: intEnv(env, 'KUBIKI_LOGIN_MAX_FAILURES', 10),
+    loginMaxFailuresPerAddress: intEnv(env, 'KUBIKI_LOGIN_MAX_FAILURES_PER_ADDRESS', 100),
+    loginWindowSeconds: intEnv(env, 'KUBIKI_LOGIN_WINDOW_SECONDS', 900),
     ...overrides,
   };
 }

@@ -47,11 +47,17 @@ export type ErrorCode =
   | 'transition-not-allowed'
   | 'transition-condition-failed'
   | 'transition-required'
+  | 'document-locked'
   | 'invalid-signature'
   | 'task-closed'
   | 'http-not-allowed'
   | 'database-in-use'
-  | 'invalid-contribution';
+  | 'invalid-contribution'
+  | 'import-mapping-invalid'
+  | 'import-file-invalid'
+  | 'import-in-progress'
+  | 'rate-limited'
+  | 'login-throttled';
 
 const titles: Record<ErrorCode, [status: number, title: string]> = {
   'validation-failed': [400, 'The request body is not valid'],
@@ -90,11 +96,17 @@ const titles: Record<ErrorCode, [status: number, title: string]> = {
   'transition-not-allowed': [409, 'The transition cannot be taken from the record\'s current state'],
   'transition-condition-failed': [409, 'The transition\'s condition is not met'],
   'transition-required': [409, 'The state field changes only through a lifecycle transition'],
+  'document-locked': [409, 'The record is in a state its lifecycle does not let people edit'],
   'invalid-signature': [401, 'The webhook signature is missing or wrong'],
   'task-closed': [409, 'The task is no longer open'],
   'http-not-allowed': [403, 'The host is not on the workflow HTTP allow-list'],
   'database-in-use': [409, 'The embedded database is in use by another process'],
   'invalid-contribution': [500, 'A plugin contribution to an extension point is refused'],
+  'rate-limited': [429, 'Too many requests for this token; wait as Retry-After says'],
+  'login-throttled': [429, 'Too many failed logins; wait as Retry-After says'],
+  'import-mapping-invalid': [400, 'The column mapping does not fit the file or the entity'],
+  'import-file-invalid': [400, 'The import file cannot be read'],
+  'import-in-progress': [409, 'The import job is being run by another process'],
 };
 
 // Brand checked by isKubikiError: an error made by another copy of this module (a plugin loaded

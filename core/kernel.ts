@@ -33,9 +33,18 @@ import { discoverWorkflows } from './workflows/workflow-catalog.ts';
 import { NotificationService } from './notifications/notification-service.ts';
 import { smtpTransport, type EmailTransport } from './notifications/email-transport.ts';
 import { WorkflowRuntime } from './workflows/engine/workflow-runtime.ts';
+import type { Clock } from './workflows/engine/clock.ts';
 import type { FieldComputer, WriteGuard } from './plugins/plugin-context.ts';
 import { coreRoutes, createApp, type RouteEntry } from './http/app.ts';
 import { mountedPluginRoutes } from './http/plugin-routes.ts';
+import { WebhookService } from './webhooks/webhook-service.ts';
+import { ExternalIds } from './integration/external-ids.ts';
+import { externalIdRoutesPerEntity } from './integration/external-id-routes.ts';
+import { runIntegrationMigrations } from './integration/integration-migrations.ts';
+import { TokenRateLimiter } from './integration/rate-limit.ts';
+import { LoginThrottle } from './integration/login-throttle.ts';
+import { ImportService } from './import/import-service.ts';
+import { runImportMigrations } from './import/import-tables.ts';
 import type { MountedRoute } from './http/route-contract.ts';
 
 export const coreVersion: string = (JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
@@ -64,6 +73,8 @@ export interface KubikiOptions {
   env?: NodeJS.ProcessEnv;
   /** Skip the background outbox delivery and refresh timers (tests drive them by hand). */
   background?: boolean;
+  /** The workflow engine's clock (tests move a manual one); the real one by default. */
+  clock?: Clock;
 }
 
 /**
@@ -86,6 +97,16 @@ export class Kubiki {
   readonly notifications: NotificationService;
   /** Durable execution, triggers, lifecycles, approvals and instances of published workflows. */
   readonly workflowRuntime: WorkflowRuntime;
+  /** Outgoing webhooks: subscriptions, signed deliveries from the outbox, the delivery log. */
+  readonly webhooks: WebhookService;
+  /** Records' ids in other systems and the by-external upsert. */
+  readonly externalIds: ExternalIds;
+  /** Requests per token (KUBIKI_RATE_LIMIT). */
+  readonly rateLimiter: TokenRateLimiter;
+  /** Failed logins per user and address (KUBIKI_LOGIN_*). */
+  readonly loginThrottle: LoginThrottle;
+  /** Data import (CSV/XLSX → entities and plugin import targets) and export: jobs, mappings, checkpoints. */
+  readonly imports: ImportService;
   /** Computed values plugins add to documents, by entity (`ctx.documentTotals`). */
   readonly documentTotals = new Map<string, { plugin: string; provide: DocumentTotalsProvider }[]>();
   readonly app: Koa;
@@ -111,11 +132,12 @@ export class Kubiki {
   private constructor(readonly config: KubikiConfig, readonly db: Database, readonly logger: Logger, plugins: DiscoveredPlugin[], env: NodeJS.ProcessEnv,
     readonly registry: EntityRegistry,
     private readonly shippedTemplates: ShippedTemplate[], partials: Record<string, string>, printCss: string,
-    private readonly shippedWorkflows: ShippedWorkflow[]) {
+    private readonly shippedWorkflows: ShippedWorkflow[], clock?: Clock) {
     const isEnabled = (name: string) => this.plugins.isEnabled(name);
     this.extensionPoints = new ExtensionPoints(isEnabled, (name) => {
       const manifest = plugins.find((p) => p.manifest.name === name)?.manifest;
-      return [...(manifest?.dependsOn ?? []), ...(manifest?.enhances ?? [])];
+      // Every plugin may contribute to the core's own points (core.importTargets).
+      return ['core', ...(manifest?.dependsOn ?? []), ...(manifest?.enhances ?? [])];
     });
     this.dispatcher = new EventDispatcher(db, logger.child({ component: 'events' }), isEnabled, config.eventPollMs);
     this.plugins = new PluginManager({
@@ -129,6 +151,7 @@ export class Kubiki {
       },
       notify: async (message, actor) => (await this.notifications.send(message, actor)).notification,
       workflowAction: (plugin, name, action) => this.workflowRuntime.actions.register(plugin, name, action),
+      transition: (entity, id, name, options) => this.workflowRuntime.lifecycles.take(entity, id, name, options),
       userContact: (id) => this.auth.contact(id),
       guardWrites: (plugin, entity, guard) => this.writeGuards.set(entity, [...(this.writeGuards.get(entity) ?? []), { plugin, guard }]),
       computeFields: (plugin, entity, compute) => this.fieldComputers.set(entity, { plugin, compute }),
@@ -136,6 +159,10 @@ export class Kubiki {
     });
     this.auth = new AuthService(db, config.sessionTtlSeconds);
     this.customFields = new CustomFields(db, this.registry);
+    this.imports = new ImportService({
+      db, registry: this.registry, auth: this.auth, logger: logger.child({ component: 'imports' }), extensionPoints: this.extensionPoints, env,
+      isEnabled, entityRepository: (plugin, plural) => this.httpRepository(plugin, plural), kick: () => this.dispatcher.kick(),
+    });
     const engine = new TemplateEngine(partials);
     this.templates = new TemplateStore(db, engine);
     this.company = new CompanyProfiles(db);
@@ -156,8 +183,15 @@ export class Kubiki {
     });
     this.workflowRuntime = new WorkflowRuntime({
       db, logger, config, env, registry: this.registry, repository: (q) => this.repository(q), dispatcher: this.dispatcher,
-      notifications: this.notifications, documents: this.documents, isEnabled,
+      notifications: this.notifications, documents: this.documents, isEnabled, clock,
     });
+    this.webhooks = new WebhookService(db, logger.child({ component: 'webhooks' }), config, this.dispatcher);
+    this.externalIds = new ExternalIds(db, (plugin, plural) => this.httpRepository(plugin, plural), () => this.dispatcher.kick());
+    this.rateLimiter = new TokenRateLimiter(config.rateLimit);
+    this.loginThrottle = new LoginThrottle(db, config);
+    // Due-ness the workflow engine's way: the database's time (or the test's manual clock).
+    this.webhooks.clock = this.workflowRuntime.clock;
+    this.loginThrottle.clock = this.workflowRuntime.clock;
     this.workflows = new WorkflowStore(db, async () => ({
       hasEntity: (q) => this.registry.has(q),
       entityFields: (q) => (this.registry.has(q) ? this.registry.get(q).fields : undefined),
@@ -188,11 +222,14 @@ export class Kubiki {
     const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, dbSchema: config.dbSchema, knex: options.knex });
     try {
       await runCoreMigrations(db);
-      const k = new Kubiki(config, db, logger, plugins, options.env ?? process.env, registry, templates, partials, printCss, workflows);
+      await runIntegrationMigrations(db);
+      await runImportMigrations(db);
+      const k = new Kubiki(config, db, logger, plugins, options.env ?? process.env, registry, templates, partials, printCss, workflows, options.clock);
       await k.plugins.boot(config.enablePlugins);
       await k.templates.syncDefaults(k.shippedTemplates);
       await k.workflows.syncDefaults(k.shippedWorkflows);
       await k.workflowRuntime.reload();
+      await k.webhooks.reload();
       await k.customFields.load();
       k.generation = await readGeneration(db);
       k.generatedAdminToken = await k.auth.bootstrapAdmin(SYSTEM, config.adminToken);
@@ -200,6 +237,8 @@ export class Kubiki {
         if (config.workers) {
           k.dispatcher.start();
           k.workflowRuntime.start();
+          k.webhooks.start();
+          k.imports.start();
           k.eventListener = await listenForEvents(db, logger, () => k.dispatcher.kick());
         }
         k.refreshTimer = setInterval(() => void k.refresh().catch((error) => logger.error({ err: error }, 'refresh failed')), config.refreshIntervalMs);
@@ -215,6 +254,7 @@ export class Kubiki {
   /** Picks up plugin state and custom field changes made by other instances. */
   async refresh(): Promise<void> {
     await this.workflowRuntime.reload();
+    await this.webhooks.reload();
     const generation = await readGeneration(this.db);
     if (generation === this.generation) return;
     this.generation = generation;
@@ -231,7 +271,7 @@ export class Kubiki {
         afterCommit: () => this.dispatcher.kick(),
         isHeard: (eventType) => this.dispatcher.isHeard(eventType),
         guardWrite: (entity, action, fields, options, current) => {
-          this.workflowRuntime.lifecycles.guardWrite(entity, action, fields, options);
+          this.workflowRuntime.lifecycles.guardWrite(entity, action, fields, options, current);
           for (const { plugin, guard } of this.writeGuards.get(entity.qualifiedName) ?? []) {
             if (this.plugins.isEnabled(plugin)) guard({ action, fields, current, actor: options.actor, trusted: options.viaTransition === true });
           }
@@ -261,10 +301,11 @@ export class Kubiki {
 
   openApi(): Record<string, unknown> {
     const enabled = this.plugins.status().filter((p) => p.state === 'enabled').map((p) => p.name);
-    const routes = [...this.coreRoutes, ...enabled.flatMap((plugin) => mountedPluginRoutes(plugin, this.plugins.routes.get(plugin) ?? []))];
+    const enabledEntities = this.registry.all().filter((e) => this.plugins.isEnabled(e.plugin));
+    const routes = [...this.coreRoutes, ...externalIdRoutesPerEntity(this.externalIds, enabledEntities), ...enabled.flatMap((plugin) => mountedPluginRoutes(plugin, this.plugins.routes.get(plugin) ?? []))];
     const errors = this.plugins.ordered.filter((p) => this.plugins.isEnabled(p.manifest.name))
       .flatMap((p) => (p.manifest.errors ?? []).map((e): DeclaredError => ({ ...e, code: `${p.manifest.name}.${e.code}` })));
-    return buildOpenApi(coreVersion, this.registry.all().filter((e) => this.plugins.isEnabled(e.plugin)), (q) => this.workflowRuntime.published.lifecycleOf(q) !== undefined, routes, errors);
+    return buildOpenApi(coreVersion, this.registry.all().filter((e) => this.plugins.isEnabled(e.plugin)), routes, errors, (q) => this.workflowRuntime.published.lifecycleOf(q) !== undefined);
   }
 
   listen(port = this.config.port, host = this.config.host): Promise<Server> {
@@ -282,8 +323,10 @@ export class Kubiki {
       const server = this.server;
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeIdleConnections(); });
     }
+    await this.imports.stop();
     await this.eventListener?.close();
     await this.workflowRuntime.stop();
+    await this.webhooks.stop();
     await this.dispatcher.stop();
     await this.pdf.close();
     this.emailTransport?.close();

@@ -9,6 +9,7 @@ import { KubikiError, isKubikiError } from '../errors.ts';
 import { Kubiki, coreVersion } from '../kernel.ts';
 import { SYSTEM } from '../auth/principal.ts';
 import { createLogger } from '../logger.ts';
+import { importCommands } from '../import/import-cli.ts';
 
 /** Opens Kubiki for a one-shot command: no HTTP server, no background work. */
 async function withKubiki<T>(work: (k: Kubiki) => Promise<T>, overrides: Partial<KubikiConfig> = {}): Promise<T> {
@@ -229,6 +230,8 @@ users.command('token <username>').description('issue an API token for a user (pr
     const issued = await k.auth.issueApiToken(SYSTEM, user.id, { name: opts.name });
     process.stdout.write(`${issued.token}\n`);
   }));
+
+importCommands(program, withKubiki);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   if (isKubikiError(error)) {

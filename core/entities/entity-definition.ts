@@ -23,6 +23,8 @@ export interface FieldDefinition {
   unique: boolean;
   index: boolean;
   title: boolean;
+  /** `"x-search": "exact"`: `q=` also finds records whose value equals the search text (INN, barcode…). */
+  search?: 'exact';
   /** Added by an admin at run time (`x_` prefix) rather than declared by the plugin. */
   custom: boolean;
 }
@@ -44,7 +46,7 @@ export interface EntityDefinition {
 }
 
 export const SYSTEM_FIELDS = ['id', 'version', 'createdAt', 'updatedAt', 'createdBy', 'updatedBy'] as const;
-export const RESERVED_QUERY_PARAMS = ['sort', 'limit', 'cursor', 'fields', 'expand', 'withTotal', 'q'] as const;
+export const RESERVED_QUERY_PARAMS = ['sort', 'limit', 'cursor', 'fields', 'expand', 'withTotal', 'q', 'externalId'] as const;
 const reserved = new Set<string>([...SYSTEM_FIELDS, ...RESERVED_QUERY_PARAMS]);
 
 const DECLARED_NAME = /^[a-z][a-zA-Z0-9]{0,62}$/;
@@ -123,6 +125,11 @@ export function defineField(name: string, raw: unknown, options: { required: boo
   }
   if (kind === 'json' && (schema['x-unique'] || schema['x-index'])) fail(where, 'array and object fields cannot be unique or indexed');
   if (schema['x-title'] && kind !== 'text') fail(where, '"x-title" fields must be plain strings');
+  const search = schema['x-search'];
+  if (search !== undefined && search !== 'exact') fail(where, '"x-search" must be "exact" (q= then also finds records whose value equals the search text)');
+  if (search !== undefined && kind !== 'text') fail(where, '"x-search" fields must be plain strings');
+  // A search hint, not a validation rule: the record validator never sees it.
+  delete schema['x-search'];
 
   return {
     name,
@@ -134,6 +141,7 @@ export function defineField(name: string, raw: unknown, options: { required: boo
     unique: schema['x-unique'] === true,
     index: schema['x-index'] === true || typeof ref === 'string',
     title: schema['x-title'] === true,
+    ...(search === 'exact' ? { search } : {}),
     custom: options.custom,
   };
 }

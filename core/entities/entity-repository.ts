@@ -50,7 +50,7 @@ export interface RepositoryHooks {
   /** Whether an enabled subscriber listens to this event type; unheard events are journaled as delivered. */
   isHeard(eventType: string): boolean;
   /** Checks (and may complete) a write before validation: lifecycles guard their state field here. */
-  guardWrite?(entity: EntityDefinition, action: 'create' | 'update', fields: Record<string, unknown>, options: WriteOptions, current?: Record<string, unknown>): void;
+  guardWrite?(entity: EntityDefinition, action: 'create' | 'update' | 'delete', fields: Record<string, unknown>, options: WriteOptions, current?: Record<string, unknown>): void;
   /** The entity plugin's computed fields for the record as it will be written (undefined: none). */
   computeFields?(entity: EntityDefinition, write: ComputeRequest): Promise<Record<string, unknown> | undefined>;
 }
@@ -105,6 +105,10 @@ export class EntityRepository {
     const grant = requireGrant(options.actor, this.permission('read'), true);
     const base = this.table(options.trx);
     applyFilters(base, this.entity, spec);
+    if (spec.externalIds) {
+      const pairs = spec.externalIds.map((e) => [e.source, e.externalId]);
+      base.whereIn('id', this.db.table('kubiki_external_ids', options.trx).where({ entity: this.entity.qualifiedName }).whereIn(['source', 'external_id'], pairs).select('record_id'));
+    }
     if (grant === 'own') base.where(this.ownerColumn, options.actor.userId);
     const page = base.clone();
     applyPage(page, spec);
@@ -302,8 +306,11 @@ export class EntityRepository {
     if (!isUuid(id)) throw this.notFound(id);
     await this.inTransaction(options, async (trx) => {
       const row = await this.lockRow(id, trx, grant, options, options.expectedVersion);
+      this.hooks.guardWrite?.(this.entity, 'delete', {}, options, rowToFields(this.entity, row));
       await this.refuseIfReferenced(id, trx);
       await this.table(trx).where({ id }).delete();
+      // Its ids in other systems go with it (core/integration/external-ids.ts).
+      await this.db.table('kubiki_external_ids', trx).where({ entity: this.entity.qualifiedName, record_id: id }).delete();
       await this.journal(trx, 'deleted', row, diffFields(rowToFields(this.entity, row), {}), options);
     });
   }

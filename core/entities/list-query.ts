@@ -3,6 +3,7 @@ import { KubikiError, fieldError } from '../errors.ts';
 import { decimalProblem } from './ajv.ts';
 import type { EntityDefinition, FieldKind } from './entity-definition.ts';
 import { SYSTEM_FIELD_KINDS } from './record-codec.ts';
+import { applyTextSearch, escapeLike } from './text-search.ts';
 
 export type FilterOp = 'eq' | 'ne' | 'in' | 'gt' | 'gte' | 'lt' | 'lte' | 'contains' | 'null';
 
@@ -27,6 +28,8 @@ export interface ListSpec {
   fields?: string[];
   expand: string[];
   total: boolean;
+  /** `externalId=<source>:<id>` (or `externalId[in]=…`): records other systems know by these ids. */
+  externalIds?: { source: string; externalId: string }[];
 }
 
 export const DEFAULT_LIMIT = 50;
@@ -185,6 +188,18 @@ export function parseListQuery(entity: EntityDefinition, query: Record<string, s
         }
         break;
       }
+      case 'externalId':
+      case 'externalId[in]': {
+        const raw = single();
+        const parts = param === 'externalId' ? [raw] : raw.split(',');
+        if (parts.length > 500) throw fieldError('bad-filter', 'externalId', 'maxItems', `${param} lists more than 500 ids`);
+        spec.externalIds = parts.map((part) => {
+          const colon = part.indexOf(':');
+          if (colon < 1 || colon === part.length - 1) throw fieldError('bad-filter', 'externalId', 'format', `${param}: "${part}" must be <source>:<id>, e.g. 1c:000123`);
+          return { source: part.slice(0, colon), externalId: part.slice(colon + 1) };
+        });
+        break;
+      }
       case 'expand': {
         spec.expand = list(single());
         for (const f of spec.expand) {
@@ -200,8 +215,6 @@ export function parseListQuery(entity: EntityDefinition, query: Record<string, s
   return spec;
 }
 
-const escapeLike = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
-
 export function applyFilters(qb: Knex.QueryBuilder, entity: EntityDefinition, spec: ListSpec): void {
   for (const f of spec.filters) {
     switch (f.op) {
@@ -216,11 +229,7 @@ export function applyFilters(qb: Knex.QueryBuilder, entity: EntityDefinition, sp
       case 'null': if (f.value) qb.whereNull(f.field); else qb.whereNotNull(f.field); break;
     }
   }
-  if (spec.q) {
-    const pattern = `%${escapeLike(spec.q)}%`;
-    const titles = [...entity.fields.values()].filter((f) => f.title);
-    qb.where((w) => { for (const t of titles) w.orWhereILike(t.name, pattern); });
-  }
+  if (spec.q) applyTextSearch(qb, entity, spec.q);
 }
 
 /**

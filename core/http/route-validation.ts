@@ -56,13 +56,17 @@ export interface CompiledRoute {
   body?: ValidateFunction;
 }
 
+const NO_QUERY: JsonSchema = { type: 'object', properties: {} };
+
 export function compileRouteSchemas(schemas: RouteSchemas, registry: EntityRegistry): CompiledRoute {
   const compile = (ajv: Ajv2020, schema: JsonSchema | undefined) => (schema ? ajv.compile(closed(resolveEntityMarkers(schema, registry) as JsonSchema)) : undefined);
-  return { params: compile(paramsAjv(), schemas.params), query: compile(paramsAjv(), schemas.query), body: compile(bodies(), schemas.body) };
+  // A route that declares no query takes none: `?q=` on it is refused rather than silently ignored.
+  return { params: compile(paramsAjv(), schemas.params), query: compile(paramsAjv(), schemas.query ?? NO_QUERY), body: compile(bodies(), schemas.body) };
 }
 
-const refuse = (code: ErrorCode, where: string, validate: ValidateFunction): KubikiError => {
-  const issues = toFieldIssues(validate.errors).map((i) => i.rule === 'unknown-field' ? { ...i, rule: 'unknown-parameter', message: `unknown ${where} parameter ${i.field}` } : i);
+const refuse = (code: ErrorCode, where: 'path' | 'query' | 'body', validate: ValidateFunction): KubikiError => {
+  // A body field keeps the entity wording (unknown-field, as on entity routes); a path or query names the parameter.
+  const issues = toFieldIssues(validate.errors).map((i) => (i.rule === 'unknown-field' && where !== 'body' ? { ...i, rule: 'unknown-parameter', message: `unknown ${where} parameter ${i.field}` } : i));
   return new KubikiError(code, issues.map((i) => i.message).join('; '), { issues });
 };
 

@@ -63,6 +63,10 @@ export class ExtensionPoints {
   /** Checks and records a contribution, then tells the owner's watchers. */
   async contribute(plugin: string, point: string, value: unknown): Promise<void> {
     const decl = this.points.get(point);
+    // Enhancing a plugin that is not installed at all is a no-op (that is what a soft dependency
+    // means); a misspelt point of a plugin that is there is still an error.
+    const owner = point.split('.')[0];
+    if (!decl && this.mayExtend(plugin).includes(owner) && ![...this.points.keys()].some((id) => id.startsWith(`${owner}.`))) return;
     if (!decl) throw new KubikiError('invalid-contribution', `plugin ${plugin} contributes to extension point ${point}, which no plugin declares`, { extra: { plugin, point } });
     if (decl.owner !== plugin && !this.mayExtend(plugin).includes(decl.owner)) {
       throw new KubikiError('invalid-contribution', `plugin ${plugin} contributes to ${point} but neither depends on nor enhances ${decl.owner}: add "${decl.owner}" to its manifest's enhances`, { extra: { plugin, point } });

@@ -49,6 +49,7 @@ export function createPluginContext(p: DiscoveredPlugin, deps: PluginManagerDeps
     renderDocument: (templateId, recordId, options) => deps.documents.render(templateId, recordId, options),
     notify: (message, actor) => deps.notify(message, actor),
     workflowAction: (actionName, action) => deps.workflowAction(name, actionName, action),
+    transition: (entity, id, transitionName, options) => deps.transition(entity, id, transitionName, options),
     userContact: (id) => deps.userContact(id),
     guardWrites: (entity, guard) => {
       if (!entity.startsWith(`${name}.`)) throw new KubikiError('forbidden', `plugin ${name} may guard only its own entities, not ${entity}`);

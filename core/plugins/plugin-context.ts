@@ -15,9 +15,11 @@ import type { StoredDocument } from '../templates/document-service.ts';
 import type { Notification, NotificationMessage } from '../notifications/notification-service.ts';
 
 import type { WorkflowAction } from '../workflows/engine/workflow-actions.ts';
+import type { TakeOptions, TransitionResult } from '../workflows/engine/lifecycle-transitions.ts';
 
 export type { KubikiEvent } from '../events/outbox.ts';
 export type { WorkflowAction, WorkflowActionContext } from '../workflows/engine/workflow-actions.ts';
+export type { TakeOptions, TransitionResult } from '../workflows/engine/lifecycle-transitions.ts';
 export type { ApiRecord } from '../entities/record-codec.ts';
 export type { ComputeRequest } from '../entities/entity-repository.ts';
 export type { JournalRows, JournalRowsOptions } from '../audit/journal-rows.ts';
@@ -97,6 +99,12 @@ export interface PluginContext {
    */
   workflowAction(name: string, action: WorkflowAction): void;
   /**
+   * Takes a transition of the entity's published lifecycle for `actor`, exactly as
+   * `POST /api/<plugin>/<entity>/{id}/transitions/{name}` does (roles, permission, condition, input,
+   * the transition's action and steps): a plugin's own document routes (`…/invoices/{id}/post`) use it.
+   */
+  transition(entity: string, id: string, name: string, options: TakeOptions): Promise<TransitionResult>;
+  /**
    * Guards writes to one of this plugin's entities wherever they come from (REST, workflow steps,
    * other plugins): throw a KubikiError to refuse. `trusted` writes (`viaTransition: true`, the
    * plugin's own state-machine code) pass through here too, so the guard decides.
@@ -121,9 +129,10 @@ export interface PluginContext {
 
 /** A write a plugin's guard looks at: `fields` are the new values (on update, only those that change). */
 export interface GuardedWrite {
-  action: 'create' | 'update';
+  action: 'create' | 'update' | 'delete';
+  /** The new values (none on delete). */
   fields: Readonly<Record<string, unknown>>;
-  /** The record's fields before an update. */
+  /** The record's fields before an update or delete. */
   current?: Readonly<Record<string, unknown>>;
   actor: Principal;
   /** Written with `viaTransition: true`: the entity's own state machine. */

@@ -56,6 +56,7 @@ export interface PluginManagerDeps {
   notify: PluginContext['notify'];
   /** Registers a plugin's workflow action (`<plugin>.<name>`). */
   workflowAction(plugin: string, name: string, action: WorkflowAction): void;
+  transition: PluginContext['transition'];
   userContact: PluginContext['userContact'];
   guardWrites(plugin: string, entity: string, guard: WriteGuard): void;
   computeFields(plugin: string, entity: string, compute: FieldComputer): void;

@@ -36,9 +36,14 @@ function nestedRefs(repo: EntityRepository): { field: string; key: string; ref: 
   return out;
 }
 
+/** Whether references to `ref` are replaced by the records for this reader (core.users needs the full grant). */
+const mayExpand = (actor: Principal, ref: string): boolean =>
+  ref === 'core.users' ? actor.permissions.grant('core.users.read') === 'all' : actor.permissions.grant(`${ref}.read`) !== 'none';
+
 /** Replaces ids inside JSON lines by the referenced records, one query per referenced entity. */
 async function expandNested(deps: DocumentDataDeps, repo: EntityRepository, records: ApiRecord[], actor: Principal): Promise<void> {
   for (const { field, key, ref } of nestedRefs(repo)) {
+    if (!mayExpand(actor, ref)) continue;
     const lines = records.flatMap((r) => (Array.isArray(r[field]) ? (r[field] as unknown[]) : [])).filter(isObject);
     const ids = [...new Set(lines.map((l) => l[key]).filter((v): v is string => typeof v === 'string'))];
     if (ids.length === 0 || ref === 'core.users') continue;
@@ -55,7 +60,9 @@ async function expandNested(deps: DocumentDataDeps, repo: EntityRepository, reco
  */
 export async function loadDocumentData(deps: DocumentDataDeps, ctx: DocumentContext, recordId: string, actor: Principal): Promise<{ data: Record<string, unknown>; record: ApiRecord }> {
   const repo = deps.repository(ctx.metadata.entity);
-  const refs = [...repo.entity.fields.values()].filter((f) => f.ref).map((f) => f.name);
+  // A reference the reader may not read stays an id (an employee prints their own payslip without
+  // reading the users or the pay run it points to); reading the record itself is still required.
+  const refs = [...repo.entity.fields.values()].filter((f) => f.ref && mayExpand(actor, f.ref)).map((f) => f.name);
   const record = await repo.get(recordId, { actor, expand: refs });
   await expandNested(deps, repo, [record], actor);
   const includes: Record<string, ApiRecord[]> = {};

@@ -61,6 +61,8 @@ const PATTERN_HINTS: Record<string, string> = {
   '^[a-z][a-zA-Z0-9]*$': 'must be a field name like status (letters and digits, starting with a lower-case letter)',
   '^KUBIKI_[A-Z0-9_]+$': 'must be an environment variable name starting with KUBIKI_, e.g. KUBIKI_SHOP_WEBHOOK_SECRET',
   '^[a-z][a-z0-9]*\\.[a-zA-Z][a-zA-Z0-9]*$': 'must be <plugin>.<action>, e.g. finance.postInvoice',
+  '^[a-z][a-zA-Z0-9]*(\\.[a-zA-Z][a-zA-Z0-9]*){1,2}$': 'must be a permission like finance.invoices.post',
+  '^[a-z][a-zA-Z0-9_]*$': 'must be a field name like dueDate',
 };
 const DURATION_PATTERN_START = '^-?P';
 

@@ -143,14 +143,22 @@ class SemanticChecker {
     }
   }
 
+  /** An action of an enabled plugin (one of a disabled plugin is checked when it is enabled). */
+  private knownAction(path: string, action: string): void {
+    if (this.env.actions && !this.env.actions.has(action) && (!this.env.enabledPlugins || this.env.enabledPlugins.has(action.split('.')[0]))) {
+      this.add(path, 'unknown-action', `no enabled plugin declares the action "${action}"`);
+    }
+  }
+
   // ---- lifecycle
 
   private lifecycle(): void {
     const def = this.def;
     if (def.trigger !== undefined) this.add('/trigger', 'lifecycle-shape', 'a lifecycle has no trigger: its steps run when a transition is taken (transitions[].steps)');
     if (def.start !== undefined) this.add('/start', 'lifecycle-shape', 'a lifecycle has no start step: each transition names its first step in steps');
-    if (this.entity('/entity', def.entity) && def.entity && typeof def.stateField === 'string' && this.usable('/stateField')) {
-      const field = this.field('/stateField', def.entity, def.stateField, false);
+    const entity = this.entity('/entity', def.entity) ? def.entity : undefined;
+    if (entity && typeof def.stateField === 'string' && this.usable('/stateField')) {
+      const field = this.field('/stateField', entity, def.stateField, false);
       if (field && field.kind !== 'text') this.add('/stateField', 'state-field', `the state field "${def.stateField}" must be a text field; it is ${field.kind}`);
     }
     const states = Array.isArray(def.states) && this.usable('/states') ? def.states : undefined;
@@ -160,6 +168,8 @@ class SemanticChecker {
         if (stateNames.has(s.name)) this.add(pointer('states', i, 'name'), 'duplicate-state', `there is already a state named "${s.name}"`);
         else stateNames.set(s.name, { final: s.final === true });
         if (s.initial && s.final) this.add(pointer('states', i), 'initial-final', `state "${s.name}" cannot be both initial and final`);
+        if (s.initial && s.editable !== undefined && s.editable !== true) this.add(pointer('states', i, 'editable'), 'initial-editable', `state "${s.name}" is where records start: it must stay editable (lock the states a transition leads to)`);
+        if (Array.isArray(s.editable) && entity) s.editable.forEach((name, j) => this.field(pointer('states', i, 'editable', j), entity, name, false));
       });
       const initial = states.filter((s) => s.initial === true).map((s) => s.name);
       if (initial.length !== 1) {
@@ -183,6 +193,7 @@ class SemanticChecker {
         if (!stateNames.has(t.to)) this.add(pointer('transitions', i, 'to'), 'unknown-state', `transition "${t.name}" goes to "${t.to}", which is not a state; states are ${[...stateNames.keys()].join(', ')}`);
       }
       (t.roles ?? []).forEach((role, j) => this.role(pointer('transitions', i, 'roles', j), role));
+      if (t.action !== undefined) this.knownAction(pointer('transitions', i, 'action'), t.action);
     }
   }
 
@@ -355,9 +366,7 @@ class SemanticChecker {
         if (this.env.templates && !this.env.templates.has(step.template)) this.add(at('template'), 'unknown-template', `there is no document template "${step.template}"`);
         break;
       case 'callAction':
-        if (this.env.actions && !this.env.actions.has(step.action) && (!this.env.enabledPlugins || this.env.enabledPlugins.has(step.action.split('.')[0]))) {
-          this.add(at('action'), 'unknown-action', `no enabled plugin declares the action "${step.action}"`);
-        }
+        this.knownAction(at('action'), step.action);
         break;
       case 'notify':
         if (step.attachDocument !== undefined) {

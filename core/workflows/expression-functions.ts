@@ -112,7 +112,8 @@ function createEnvironment(): Environment {
   for (const [op, f] of Object.entries(arith)) {
     env.registerOperator(`decimal ${op} decimal`, (a: DecimalValue, b: DecimalValue) => new DecimalValue(f(a.value, b.value)));
     env.registerOperator(`decimal ${op} int`, (a: DecimalValue, b: bigint) => new DecimalValue(f(a.value, int(b))));
-    env.registerOperator(`int ${op} decimal`, (a: bigint, b: DecimalValue) => new DecimalValue(f(int(a), b.value)));
+    // The result type is named: the library would type `int + decimal` as int, and `x * (1 + d)` then fails.
+    env.registerOperator(`int ${op} decimal: decimal`, (a: bigint, b: DecimalValue) => new DecimalValue(f(int(a), b.value)));
   }
   for (const [op, f] of Object.entries(compare)) {
     env.registerOperator(`decimal ${op} decimal`, (a: DecimalValue, b: DecimalValue) => f(a.value, b.value));

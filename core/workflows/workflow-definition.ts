@@ -112,6 +112,12 @@ export interface LifecycleState {
   title?: string;
   initial?: boolean;
   final?: boolean;
+  /**
+   * Whether people may edit a record in this state: true (the default), false (a posted document:
+   * neither edited nor deleted), or the fields that stay editable (`[dueDate, notes]`). Plugin code
+   * and workflow steps still write; transitions still move it.
+   */
+  editable?: boolean | string[];
 }
 export interface Transition {
   name: string;
@@ -120,11 +126,19 @@ export interface Transition {
   from: '*' | string[];
   to: string;
   roles?: string[];
+  /** A permission the caller needs (`finance.invoices.post`), besides any roles. */
+  permission?: string;
   condition?: Expression;
   /** JSON Schema of what the caller sends with the transition. */
   input?: Record<string, unknown>;
   /** First of the steps run when the transition is taken. */
   steps?: string;
+  /**
+   * A plugin action (`finance.postInvoice`) run in the transition's own transaction, right after the
+   * state change: what the document does on this moment (post an entry, reserve stock). If it
+   * refuses, the transition is refused and nothing is written.
+   */
+  action?: string;
 }
 
 export interface WorkflowDefinition {

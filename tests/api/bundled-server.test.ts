@@ -51,7 +51,7 @@ describe('the bundle npm start runs', () => {
 
     const id = await draftInvoice();
     expect((await server.api('POST', `/api/finance/invoices/${id}/post`)).status).toBe(200);
-    expectProblem(await server.api('POST', `/api/finance/invoices/${id}/post`), 409, 'conflict');
+    expectProblem(await server.api('POST', `/api/finance/invoices/${id}/post`), 409, 'transition-not-allowed');
 
     const lead = await server.api('POST', '/api/crm/leads', { name: 'Ivan Petrov', email: 'ivan@example.com' });
     expect(lead.status, JSON.stringify(lead.body)).toBe(201);

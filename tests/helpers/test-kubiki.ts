@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { configFromEnv, repoRoot, type KubikiConfig } from '../../core/config.ts';
 import { Kubiki } from '../../core/kernel.ts';
+import type { Clock } from '../../core/workflows/engine/clock.ts';
 import { sharedKnex } from './shared-database.ts';
 
 export const FIXTURE_PLUGINS = path.join(repoRoot, 'tests/fixtures/plugins');
@@ -39,6 +40,10 @@ export async function startKubiki(options: {
   pluginDirs?: string[]; enable?: string[]; schema?: string; config?: Partial<KubikiConfig>; env?: NodeJS.ProcessEnv;
   /** The admin token to call the API with; pass the first instance's when reopening its `schema` (the admin exists already). */
   adminToken?: string;
+  /** The workflow engine's clock: a ManualClock lets a test move time instead of sleeping. */
+  clock?: Clock;
+  /** Where the instance logs (default: silent, or TEST_LOG_LEVEL to stdout). */
+  logger?: Logger;
 } = {}): Promise<TestKubiki> {
   const schema = options.schema ?? newSchemaName();
   const adminToken = options.adminToken ?? `kbk_test_${randomBytes(16).toString('hex')}`;
@@ -53,7 +58,7 @@ export async function startKubiki(options: {
     ...options.config,
   });
   const knex = sharedKnex();
-  const k = await Kubiki.create({ config, knex, background: false, logger: pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), env: options.env ?? {} });
+  const k = await Kubiki.create({ config, knex, background: false, logger: options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' }), env: options.env ?? {}, clock: options.clock });
   const server = await k.listen(0, '127.0.0.1');
   const address = server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;

@@ -23,7 +23,7 @@ export interface InstanceView {
   failedStep: string | null;
   recordId: string | null;
   vars: Record<string, unknown>;
-  steps: { id: number; step: string; type: string; status: string; attempts: number; input: any; output: any; error: string | null }[];
+  steps: { id: number; step: string; type: string; status: string; attempts: number; input: any; output: any; error: string | null; dueAt?: string | null }[];
   children: string[];
 }
 

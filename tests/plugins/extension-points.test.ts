@@ -84,4 +84,27 @@ export default definePlugin({ async setup(ctx) { await ctx.contribute('owner.pri
     expect(error).toMatchObject({ code: 'invalid-contribution', extra: { plugin: 'stranger', point: 'owner.pricingRules' } });
     expect((error as Error).message).toMatch(/neither depends on nor enhances owner/);
   });
+
+  it('lets a plugin enhance one that is not installed at all, and still refuses a misspelt point of one that is', async () => {
+    const d = tempPlugins();
+    dirs.push(d);
+    d.write('owner', { 'plugin.json': manifest('owner', { extensionPoints: [{ name: 'pricingRules', schema: RULE_SCHEMA }] }) });
+    // enhances an absent plugin "crm": its contribution goes nowhere, the plugin starts.
+    d.write('lonely', {
+      'plugin.json': manifest('lonely', { enhances: ['crm', 'owner'] }),
+      'index.ts': `import { definePlugin } from 'kubiki/plugin';\nexport default definePlugin({ async setup(ctx) { await ctx.contribute('crm.customerFacts', { name: 'x' }); } });\n`,
+    });
+    t = await startKubiki({ pluginDirs: [d.root], enable: ['owner', 'lonely'] });
+    expect((await t.api('GET', '/api/plugins')).body.data.find((p: { name: string }) => p.name === 'lonely')).toMatchObject({ state: 'enabled' });
+    await t.close();
+    t = undefined;
+    // (A new plugin name: the module of "lonely" is cached by this process.)
+    d.write('typo', {
+      'plugin.json': manifest('typo', { enhances: ['crm', 'owner'] }),
+      'index.ts': `import { definePlugin } from 'kubiki/plugin';\nexport default definePlugin({ async setup(ctx) { await ctx.contribute('owner.pricingRule', { name: 'x' }); } });\n`,
+    });
+    const error = await startKubiki({ pluginDirs: [d.root], enable: ['owner', 'typo'] }).then(() => undefined, (e: unknown) => e);
+    expect(error).toMatchObject({ code: 'invalid-contribution' });
+    expect((error as Error).message).toMatch(/owner\.pricingRule, which no plugin declares/);
+  }, 120_000);
 });

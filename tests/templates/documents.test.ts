@@ -79,7 +79,9 @@ describe('reproduction', () => {
     expect((await t.api('POST', `/api/templates/${INVOICE}/render`, { recordId: '00000000-0000-4000-8000-000000000000' })).status).toBe(404);
     expect((await t.api('POST', '/api/templates/alpha.nothing/render', { recordId: orderId })).status).toBe(404);
     expect((await t.api('GET', '/api/documents/not-a-uuid')).status).toBe(404);
-    expect((await t.api('GET', '/api/documents?recordId=x&entity=alpha.orders')).status).toBe(404);
+    // A malformed query parameter is a 400 naming it; a well-formed id of no record is a 404.
+    expect((await t.api('GET', '/api/documents?recordId=x&entity=alpha.orders')).body).toMatchObject({ status: 400, code: 'bad-query', field: 'recordId' });
+    expect((await t.api('GET', '/api/documents?recordId=00000000-0000-4000-8000-000000000000&entity=alpha.orders')).status).toBe(404);
     expect(await t.count('kubiki_documents')).toBe(count);
   });
 });

@@ -150,7 +150,8 @@ describe('versions', () => {
     expect(badPaper).toMatchObject({ status: 400, body: { field: 'metadata.paper' } });
     expect(badPaper.body.detail).toContain('metadata.paper');
     const badId = await t.api('PUT', '/api/templates/Alpha_Note', { source, metadata: { title: 'Note', entity: 'alpha.orders' } });
-    expect(badId).toMatchObject({ status: 400, body: { field: 'id' } });
+    // A malformed id in the path is a 404 naming it (the route contract), for PUT too: no template can live there.
+    expect(badId).toMatchObject({ status: 404, body: { code: 'not-found', field: 'id' } });
     const unknownKey = await t.api('PUT', '/api/templates/alpha.order-note', { source, metadata: { title: 'Note', entity: 'alpha.orders' }, publish: true });
     expect(unknownKey).toMatchObject({ status: 400, body: { field: 'publish' } });
     expect(await t.count('kubiki_item_versions', { kind: 'templates' })).toBe(versionsBefore);

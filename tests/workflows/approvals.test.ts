@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../helpers/manual-clock.ts';
 import { startKubiki, type TestKubiki } from '../helpers/test-kubiki.ts';
 import { instancesOf, publishWorkflow, trail } from '../helpers/workflow-helpers.ts';
 
 let t: TestKubiki;
+const clock = new ManualClock();
 const approvers: { token: string; id: string; name: string }[] = [];
 
 async function roleUser(name: string, role: string): Promise<{ token: string; id: string; name: string }> {
@@ -37,7 +39,7 @@ const run = async (id: string) => {
   await t.k.workflowRuntime.settle();
   return res.body.instanceId as string;
 };
-type TaskView = { id: string; instanceId: string; subject: string; required: number; eligible: number };
+type TaskView = { id: string; instanceId: string; subject: string; required: number; eligible: number; deadlineAt: string | null };
 const tasksOf = async (user: { token: string }): Promise<TaskView[]> => {
   const res = await t.api('GET', '/api/tasks', undefined, { token: user.token });
   if (res.status !== 200) throw new Error(JSON.stringify(res.body));
@@ -46,7 +48,7 @@ const tasksOf = async (user: { token: string }): Promise<TaskView[]> => {
 const instance = async (id: string) => (await t.api('GET', `/api/workflows/instances/${id}`)).body;
 
 beforeAll(async () => {
-  t = await startKubiki();
+  t = await startKubiki({ clock });
   expect((await t.api('PUT', '/api/roles/buyers', { permissions: ['base.products.read'] })).status).toBe(200);
   for (const n of ['ann', 'bob', 'cid', 'dan']) approvers.push(await roleUser(n, 'buyers'));
   await publishWorkflow(t, approval('workflows.buy-any', 'any'));
@@ -127,10 +129,16 @@ describe('approvals', () => {
   });
 
   it('escalates when the deadline passes', async () => {
+    const opened = clock.now().getTime();
     const id = await run('workflows.buy-deadline');
     const [task] = (await tasksOf(approvers[0])).filter((x) => x.instanceId === id);
-    expect(task).toBeDefined();
-    await new Promise((r) => setTimeout(r, 1200));
+    expect(task).toMatchObject({ instanceId: id, subject: 'Purchase of 1000.00', deadlineAt: new Date(opened + 1000).toISOString() });
+    // Not a moment early: a millisecond before the deadline the task is still open.
+    await clock.advance(999);
+    await t.k.workflowRuntime.settle();
+    expect((await instance(id)).status).toBe('waiting');
+    expect((await t.api('GET', `/api/tasks/${task.id}`)).body.status).toBe('open');
+    await clock.advance(1);
     await t.k.workflowRuntime.settle();
     const done = await instance(id);
     expect(done.status).toBe('completed');

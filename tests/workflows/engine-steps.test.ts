@@ -1,10 +1,13 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ManualClock } from '../helpers/manual-clock.ts';
 import { FIXTURE_PLUGINS, SHIPPED_PLUGINS, startKubiki, type TestKubiki } from '../helpers/test-kubiki.ts';
 import { publishWorkflow, trail, type InstanceView } from '../helpers/workflow-helpers.ts';
 
 let t: TestKubiki;
+/** Shared by the instance restarted in "timers", as processes share the database's time. */
+const clock = new ManualClock();
 let server: http.Server;
 let port: number;
 /** What the local HTTP endpoint received, and what it answers next (status codes, in order). */
@@ -25,7 +28,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
-  t = await startKubiki({ pluginDirs: [SHIPPED_PLUGINS, FIXTURE_PLUGINS], enable: ['alpha'], config: { workflowHttpAllow: ['127.0.0.1'] } });
+  t = await startKubiki({ clock, pluginDirs: [SHIPPED_PLUGINS, FIXTURE_PLUGINS], enable: ['alpha'], config: { workflowHttpAllow: ['127.0.0.1'] } });
 });
 afterAll(async () => {
   await t?.close();
@@ -223,9 +226,22 @@ kind: automation
 trigger: { type: manual }
 start: bump
 steps:
-  bump: { type: callAction, action: alpha.bumpStats, input: { key: "'bad'", fail: "'yes'" }, retry: { max: 2, backoff: PT0S } }
+  bump: { type: callAction, action: alpha.bumpStats, input: { key: "'bad'", fail: "'yes'" }, retry: { max: 2, backoff: PT10S } }
 `);
-    const done = await runManual('workflows.bad-action');
+    const failedAt = clock.now().getTime();
+    const first = await runManual('workflows.bad-action');
+    expect(first.status).toBe('running');
+    expect(first.steps[0]).toMatchObject({ status: 'pending', attempts: 1, dueAt: new Date(failedAt + 10_000).toISOString() });
+    // The back-off doubles: the second attempt 10 s after the first, the third 20 s after that.
+    await clock.advance(9_999);
+    await t.k.workflowRuntime.settle();
+    expect((await t.api('GET', `/api/workflows/instances/${first.id}`)).body.steps[0]).toMatchObject({ status: 'pending', attempts: 1 });
+    await clock.advance(1);
+    await t.k.workflowRuntime.settle();
+    expect((await t.api('GET', `/api/workflows/instances/${first.id}`)).body.steps[0]).toMatchObject({ status: 'pending', attempts: 2, dueAt: new Date(failedAt + 30_000).toISOString() });
+    await clock.advance(20_000);
+    await t.k.workflowRuntime.settle();
+    const done = (await t.api('GET', `/api/workflows/instances/${first.id}`)).body as InstanceView;
     expect(done.status).toBe('failed');
     expect(done.steps[0]).toMatchObject({ status: 'failed', attempts: 3, error: 'bumpStats was told to fail' });
     expect(await t.k.db.table('alpha_widget_stats').where({ key: 'bad' }).first()).toBeUndefined();
@@ -346,19 +362,57 @@ steps:
   pause: { type: wait, duration: PT2S, next: note }
   note: { type: set, variables: { woke: now } }
 `);
+    const paused = clock.now().getTime();
     const started = await t.api('POST', '/api/workflows/workflows.later/run', {});
     await t.k.workflowRuntime.settle();
     const id = started.body.instanceId as string;
     expect((await t.api('GET', `/api/workflows/instances/${id}`)).body.status).toBe('waiting');
     const { schema, adminToken } = t;
     await t.close({ keepSchema: true });
-    t = await startKubiki({ schema, adminToken, pluginDirs: [SHIPPED_PLUGINS, FIXTURE_PLUGINS], enable: ['alpha'], config: { workflowHttpAllow: ['127.0.0.1'] } });
+    t = await startKubiki({ clock, schema, adminToken, pluginDirs: [SHIPPED_PLUGINS, FIXTURE_PLUGINS], enable: ['alpha'], config: { workflowHttpAllow: ['127.0.0.1'] } });
     await t.k.workflowRuntime.settle();
     expect((await t.api('GET', `/api/workflows/instances/${id}`)).body.status).toBe('waiting');
-    await new Promise((r) => setTimeout(r, 2100));
+    await clock.advance(1999);
+    await t.k.workflowRuntime.settle();
+    expect((await t.api('GET', `/api/workflows/instances/${id}`)).body.status).toBe('waiting');
+    await clock.advance(1);
     await t.k.workflowRuntime.settle();
     const done = (await t.api('GET', `/api/workflows/instances/${id}`)).body as InstanceView;
     expect(done.status).toBe('completed');
     expect(trail(done)).toEqual(['pause:done', 'note:done']);
+    // It woke at its due time on the clock, not whenever a worker happened to look.
+    expect(done.steps[0].output).toEqual({ until: new Date(paused + 2000).toISOString() });
+    expect(done.vars.woke).toBe(new Date(paused + 2000).toISOString());
+  });
+
+  it('background workers poll on the clock: a start runs at once, a wait when the clock reaches it', async () => {
+    await publishWorkflow(t, `
+id: workflows.later-in-background
+title: Later, in the background
+kind: automation
+trigger: { type: manual }
+start: pause
+steps:
+  pause: { type: wait, duration: PT5S, next: note }
+  note: { type: set, variables: { woke: now } }
+`);
+    const engine = t.k.workflowRuntime.engine;
+    const status = async (id: string) => (await t.api('GET', `/api/workflows/instances/${id}`)).body.status;
+    engine.start();
+    try {
+      const paused = clock.now().getTime();
+      const { instanceId } = (await t.api('POST', '/api/workflows/workflows.later-in-background/run', {})).body;
+      // Started by the kick, no clock needed; then nothing moves until the clock does.
+      await vi.waitFor(async () => expect(await status(instanceId)).toBe('waiting'), { timeout: 5_000, interval: 20 });
+      await clock.advance(4_999);
+      expect(await engine.runUntilIdle()).toBe(0);
+      expect(await status(instanceId)).toBe('waiting');
+      // The poll timer fires on the clock: at 5 s it finds the wait due.
+      await clock.advance(1);
+      await vi.waitFor(async () => expect(await status(instanceId)).toBe('completed'), { timeout: 5_000, interval: 20 });
+      expect((await t.api('GET', `/api/workflows/instances/${instanceId}`)).body.vars.woke).toBe(new Date(paused + 5_000).toISOString());
+    } finally {
+      await engine.stop();
+    }
   });
 });

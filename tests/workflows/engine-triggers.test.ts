@@ -1,13 +1,15 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../helpers/manual-clock.ts';
 import { startKubiki, type TestKubiki } from '../helpers/test-kubiki.ts';
 import { instancesOf, publishWorkflow } from '../helpers/workflow-helpers.ts';
 
 let t: TestKubiki;
+const clock = new ManualClock();
 const SECRET = 'kubiki-test-secret';
 
 beforeAll(async () => {
-  t = await startKubiki({ env: { KUBIKI_PARTNER_SECRET: SECRET } });
+  t = await startKubiki({ clock, env: { KUBIKI_PARTNER_SECRET: SECRET } });
 });
 afterAll(async () => t?.close());
 
@@ -118,7 +120,7 @@ steps:
     expect(instances.map((i) => i.vars.slot).sort()).toEqual(['2026-11-27T00:00:00.000Z', '2026-11-28T00:00:00.000Z']);
   });
 
-  it('a node-cron schedule fires every second while the engine runs', async () => {
+  it('a cron schedule fires at every second of the clock while the engine runs, and a late tick fires the slots it missed', async () => {
     const { id } = await publishWorkflow(t, `
 id: workflows.every-second
 title: Every second
@@ -128,14 +130,29 @@ start: stamp
 steps:
   stamp: { type: set, variables: { slot: trigger.slot } }
 `);
+    const second = (n: number) => new Date((Math.floor(clock.now().getTime() / 1000) + n) * 1000).toISOString();
+    const slots = async () => (await instancesOf(t, id)).map((i) => String(i.vars.slot)).sort();
     const triggers = t.k.workflowRuntime.triggers;
     triggers.start();
-    await new Promise((r) => setTimeout(r, 2600));
-    await triggers.stop();
+    try {
+      // The second under way when the schedule is planned is not one of its slots.
+      const expected = [second(1), second(2), second(3)];
+      await clock.advance(3_000);
+      await t.k.workflowRuntime.settle();
+      expect(await slots()).toEqual(expected);
+      // The process stalls until half a second into the second after next: its next tick comes
+      // late and starts the two seconds it slept through.
+      expected.push(second(1), second(2));
+      await clock.advanceTo(Date.parse(second(2)) + 500, { stalled: true });
+      await t.k.workflowRuntime.settle();
+      expect(await slots()).toEqual(expected);
+    } finally {
+      await triggers.stop();
+    }
+    // Stopped: the clock moves on, nothing starts.
+    await clock.advance(2_000);
     await t.k.workflowRuntime.settle();
-    const slots = (await instancesOf(t, id)).map((i) => Date.parse(String(i.vars.slot))).sort();
-    expect(slots.length).toBeGreaterThanOrEqual(2);
-    for (let i = 1; i < slots.length; i++) expect(slots[i] - slots[i - 1]).toBe(1000);
+    expect(await slots()).toHaveLength(5);
   });
 });
 

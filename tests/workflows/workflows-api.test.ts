@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../../core/config.ts';
+import { ManualClock } from '../helpers/manual-clock.ts';
 import { SHIPPED_PLUGINS, startKubiki, type TestKubiki } from '../helpers/test-kubiki.ts';
 
 const ID = 'workflows.organization-onboarding';
@@ -40,22 +41,41 @@ describe('workflow definitions over REST', () => {
     const bad = await t.api('POST', '/api/workflows/validate', { source: broken });
     expect(bad.status).toBe(200);
     expect(bad.body.valid).toBe(false);
-    const paths = bad.body.errors.map((e: { path: string }) => e.path);
-    expect(paths).toEqual(expect.arrayContaining(['/steps/check-inn/then', '/steps/check-inn/if', '/steps/create-contact/entity']));
-    for (const e of bad.body.errors) expect(e.message.length).toBeGreaterThan(10);
+    // The three mistakes, and what the broken link makes of the steps behind it.
+    expect(bad.body.errors.map((e: { path: string; rule: string }) => `${e.path} ${e.rule}`)).toEqual([
+      '/steps/check-inn/then missing-step',
+      '/steps/remember-contact unreachable',
+      '/steps/create-contact unreachable',
+      '/steps/notify-sales unreachable',
+      '/steps/create-contact/entity unknown-entity',
+      '/steps/check-inn/if expression-syntax',
+    ]);
+    expect(bad.body.errors).toEqual(expect.arrayContaining([
+      { path: '/steps/check-inn/then', rule: 'missing-step', message: 'step "check-inn" goes to "no-such-step", but there is no step with that id' },
+      { path: '/steps/create-contact/entity', rule: 'unknown-entity', message: 'there is no entity base.nothing; check the plugin and the plural name (e.g. base.organizations)' },
+      { path: '/steps/check-inn/if', rule: 'expression-syntax', message: 'the expression has a syntax error at line 1, column 14: Unexpected token: EOF' },
+    ]));
     const asObject = await t.api('POST', '/api/workflows/validate', { id: 'crm.x', title: 'x', kind: 'automation' });
-    expect(asObject.body.valid).toBe(false);
-    expect(asObject.body.errors.map((e: { message: string }) => e.message).join(' ')).toMatch(/trigger/);
+    expect(asObject).toMatchObject({ status: 200, body: { valid: false } });
+    expect(asObject.body.errors).toEqual([
+      { path: '/trigger', rule: 'required', message: 'an automation needs trigger' },
+      { path: '/start', rule: 'required', message: 'an automation needs start' },
+      { path: '/steps', rule: 'required', message: 'an automation needs steps' },
+    ]);
     const yamlError = await t.api('POST', '/api/workflows/validate', { source: 'id: [unclosed\n' });
     expect(yamlError.status).toBe(400);
-    expect(yamlError.body.detail).toMatch(/line \d+, column \d+/);
+    expect(yamlError.body).toMatchObject({ code: 'validation-failed', rule: 'syntax', format: 'yaml', line: 2, column: 1 });
+    expect(yamlError.body.detail).toMatch(/^the workflow definition is not valid YAML: line 2, column 1: /);
   });
 
   it('saves only valid versions, publishes, diffs, rolls back and draws them', async () => {
     const auditBefore = await t.count('kubiki_audit', { plugin: 'core', entity: 'workflows' });
     const invalid = await t.api('PUT', `/api/workflows/${ID}`, { source: shipped.replace('then: remember-contact', 'then: nowhere') });
     expect(invalid.status).toBe(400);
-    expect(invalid.body.errors).toEqual(expect.arrayContaining([expect.objectContaining({ field: '/steps/check-inn/then' })]));
+    expect(invalid.body).toMatchObject({ code: 'validation-failed', field: '/steps/check-inn/then', rule: 'missing-step', detail: expect.stringMatching(/^the workflow definition has 4 errors: /) });
+    expect(invalid.body.errors.map((e: { field: string; rule: string }) => `${e.field} ${e.rule}`)).toEqual([
+      '/steps/check-inn/then missing-step', '/steps/remember-contact unreachable', '/steps/create-contact unreachable', '/steps/notify-sales unreachable',
+    ]);
     const wrongId = await t.api('PUT', '/api/workflows/workflows.other', { source: shipped });
     expect(wrongId).toMatchObject({ status: 400, body: { field: 'id' } });
     expect(await t.count('kubiki_item_versions', { kind: 'workflows', item_id: ID })).toBe(1);
@@ -103,17 +123,19 @@ steps:
   note: { type: set, variables: { done: "true" } }
 `;
       fs.writeFileSync(path.join(dir, 'pause-then-note.yaml'), source);
-      const k2 = await startKubiki({ pluginDirs: [SHIPPED_PLUGINS], config: { workflowDirs: [dir] } });
+      const clock = new ManualClock();
+      const k2 = await startKubiki({ clock, pluginDirs: [SHIPPED_PLUGINS], config: { workflowDirs: [dir] } });
       try {
         const running = await k2.api('POST', '/api/workflows/workflows.pause-then-note/run', {});
         expect(running.status).toBe(202);
         await k2.k.workflowRuntime.settle();
+        expect((await k2.api('GET', `/api/workflows/instances/${running.body.instanceId}`)).body.status).toBe('waiting');
         const off = await k2.api('POST', '/api/workflows/workflows.pause-then-note/unpublish');
         expect(off.status).toBe(200);
         expect(off.body.publishedVersion).toBeNull();
         expect((await k2.api('POST', '/api/workflows/workflows.pause-then-note/unpublish')).status).toBe(409);
         expect((await k2.api('POST', '/api/workflows/workflows.pause-then-note/run', {})).status).toBe(404);
-        await new Promise((r) => setTimeout(r, 1100));
+        await clock.advance(1000);
         await k2.k.workflowRuntime.settle();
         expect((await k2.api('GET', `/api/workflows/instances/${running.body.instanceId}`)).body).toMatchObject({ status: 'completed', vars: { done: true } });
         expect(await k2.count('kubiki_audit', { entity: 'workflows', record_id: 'workflows.pause-then-note', action: 'unpublished' })).toBe(1);
@@ -123,7 +145,9 @@ steps:
         fs.writeFileSync(path.join(dir, 'pause-then-note.yaml'), source.replace('Pause then note', 'Pause, then note'));
         const k3 = await startKubiki({ schema, adminToken, pluginDirs: [SHIPPED_PLUGINS], config: { workflowDirs: [dir] } });
         try {
-          expect((await k3.api('GET', '/api/workflows/workflows.pause-then-note')).body).toBeDefined();
+          const updated = await k3.api('GET', '/api/workflows/workflows.pause-then-note');
+          expect(updated).toMatchObject({ status: 200, body: { id: 'workflows.pause-then-note', title: 'Pause, then note', version: 2, publishedVersion: null, latestVersion: 2 } });
+          expect(updated.body.source).toBe(source.replace('Pause then note', 'Pause, then note'));
           const summary = (await k3.api('GET', '/api/workflows')).body.data.find((w: { id: string }) => w.id === 'workflows.pause-then-note');
           expect(summary).toMatchObject({ publishedVersion: null, latestVersion: 2 });
           // Publishing again brings it back.

@@ -5,6 +5,7 @@ import type { Principal } from '../../auth/principal.ts';
 import { writeAudit } from '../../audit/audit-trail.ts';
 import { isUuid } from '../../entities/list-query.ts';
 import type { ApprovalMode } from '../workflow-definition.ts';
+import type { Clock } from './clock.ts';
 import { LeaseLost, toInstanceRow, type InstanceRow } from './instance-queue.ts';
 import type { StepPlan } from './step-plan.ts';
 
@@ -49,7 +50,7 @@ const modeOf = (text: string): ApprovalMode => (text.startsWith('atLeast:') ? { 
  * settles a task resumes its workflow in the same transaction.
  */
 export class ApprovalTasks {
-  constructor(private readonly db: Database, private readonly resume: ResumeStep, private readonly kick: () => void) {}
+  constructor(private readonly db: Database, private readonly clock: Clock, private readonly resume: ResumeStep, private readonly kick: () => void) {}
 
   async open(trx: Executor, instance: InstanceRow, stepId: number, stepKey: string, plan: ApprovalPlan): Promise<string> {
     const users = this.db.table('kubiki_users', trx).where({ active: true });
@@ -75,7 +76,7 @@ export class ApprovalTasks {
 
   /** The deadline passed: open tasks of the step close as expired. */
   async expire(trx: Executor, stepId: number): Promise<void> {
-    await this.db.table('kubiki_wf_tasks', trx).where({ step_id: stepId, status: 'open' }).update({ status: 'expired', decided_at: trx.fn.now() });
+    await this.db.table('kubiki_wf_tasks', trx).where({ step_id: stepId, status: 'open' }).update({ status: 'expired', decided_at: this.clock.now().toISOString() });
   }
 
   private async decisions(taskIds: string[], trx?: Executor): Promise<Map<string, TaskDecision[]>> {
@@ -153,7 +154,7 @@ export class ApprovalTasks {
       const outcome = count('approved') >= required ? 'approved'
         : mode === 'any' || count('rejected') > eligible.length - required ? 'rejected' : undefined;
       if (!outcome) return;
-      await this.db.table('kubiki_wf_tasks', trx).where({ id }).update({ status: outcome, decided_at: trx.fn.now() });
+      await this.db.table('kubiki_wf_tasks', trx).where({ id }).update({ status: outcome, decided_at: this.clock.now().toISOString() });
       const [instanceRow]: Row[] = await this.db.table('kubiki_wf_instances', trx).where({ id: task.instance_id });
       const instance = toInstanceRow(instanceRow);
       const plan = (await this.db.table('kubiki_wf_steps', trx).where({ id: task.step_id }).first('input'))?.input as ApprovalPlan | undefined;

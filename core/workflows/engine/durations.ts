@@ -27,7 +27,7 @@ export function addDuration(from: Date, text: string): Date {
   return new Date(out.getTime() + d.sign * d.seconds * 1000);
 }
 
-/** Milliseconds of a duration measured from now (for back-off delays). */
-export function durationMs(text: string, from = new Date()): number {
+/** Milliseconds of a duration measured from `from` (calendar units make it depend on the date: P1M). */
+export function durationMs(text: string, from: Date): number {
   return addDuration(from, text).getTime() - from.getTime();
 }

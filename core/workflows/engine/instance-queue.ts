@@ -6,6 +6,7 @@
 // transaction finds no row to update and rolls back together with the step's database effect.
 
 import type { Database, Executor, Knex } from '../../db/database.ts';
+import type { Clock } from './clock.ts';
 
 export type StepStatus = 'pending' | 'running' | 'waiting' | 'done' | 'failed' | 'cancelled';
 export type InstanceStatus = 'running' | 'waiting' | 'completed' | 'failed' | 'cancelled';
@@ -49,7 +50,7 @@ export interface NewStep {
   type: string;
   scope: string;
   status: 'pending' | 'running' | 'waiting';
-  /** ISO instant, 'now', or null (never due: waits for someone to resume it). */
+  /** ISO instant, 'now' (the clock's), or null (never due: waits for someone to resume it). */
   due: string | null;
   lease?: string;
   input?: unknown;
@@ -134,8 +135,15 @@ const json = (value: unknown): string => JSON.stringify(value ?? null);
 /** Which claim a completion belongs to: a worker's lease, or a waiting step being resumed (approval, sub-workflow). */
 export type StepHold = { id: number; lease: string } | { id: number; resumed: true };
 
+const iso = (ms: number): string => new Date(ms).toISOString();
+
 export class InstanceQueue {
-  constructor(private readonly db: Database, private readonly leaseSeconds: number) {}
+  constructor(private readonly db: Database, private readonly leaseSeconds: number, private readonly clock: Clock) {}
+
+  /** The clock's time, bound into SQL: due-ness is the engine's clock's, never the database's now(). */
+  private now(): string {
+    return this.clock.now().toISOString();
+  }
 
   private get steps() { return this.db.ref('kubiki_wf_steps'); }
   private get instances() { return this.db.ref('kubiki_wf_instances'); }
@@ -156,22 +164,23 @@ export class InstanceQueue {
     if (created.length === 0) return [];
     const firstOf = new Map(instances.map((i) => [i.id, i.first]));
     await this.db.table('kubiki_wf_steps', trx).insert(created.map((id) => ({
-      instance_id: id, step_key: firstOf.get(id)!.key, step_type: firstOf.get(id)!.type, status: 'pending', due_at: trx.fn.now(),
+      instance_id: id, step_key: firstOf.get(id)!.key, step_type: firstOf.get(id)!.type, status: 'pending', due_at: this.now(),
     })));
     return created;
   }
 
   /** Claims up to `limit` due steps under a new lease: pending ones, lapsed leases, timers that came due. */
   async claim(limit: number, leaseToken: string, leaseSeconds: number): Promise<StepRow[]> {
+    const now = this.clock.now().getTime();
     const { rows } = await this.db.prepared(this.db.knex,
       `with c as (
-         select id, status as was from ? where due_at <= now() and status in ('pending', 'running', 'waiting')
+         select id, status as was from ? where due_at <= ?::timestamptz and status in ('pending', 'running', 'waiting')
          order by due_at limit ? for update skip locked)
-       update ? s set status = 'running', lease_token = ?, due_at = now() + make_interval(secs => ?),
-              attempts = s.attempts + case when c.was = 'waiting' then 0 else 1 end, started_at = coalesce(s.started_at, now())
+       update ? s set status = 'running', lease_token = ?, due_at = ?::timestamptz,
+              attempts = s.attempts + case when c.was = 'waiting' then 0 else 1 end, started_at = coalesce(s.started_at, ?::timestamptz)
        from c where s.id = c.id
        returning s.*, c.was`,
-      [this.steps, limit, this.steps, leaseToken, leaseSeconds],
+      [this.steps, iso(now), limit, this.steps, leaseToken, iso(now + leaseSeconds * 1000), iso(now)],
     ) as { rows: Row[] };
     return rows.map(toStepRow);
   }
@@ -237,22 +246,25 @@ export class InstanceQueue {
     const touchInstance = Object.keys(change.vars ?? {}).length > 0 || change.instance !== undefined;
     const doneRow = joined?.done
       ? `select 0 as ord, ?::text as key, ?::text as type, ''::text as scope, 'done'::text as status, null::timestamptz as due, null::uuid as lease,
-                now() as started, now() as finished, ?::jsonb as input, ${joined.outputSql} as output, 1 as attempts
+                (select now from wf_t) as started, (select now from wf_t) as finished, ?::jsonb as input, ${joined.outputSql} as output, 1 as attempts
          union all `
       : '';
     const doneBindings: Knex.Value[] = joined?.done ? [joined.done.key, joined.done.type, json(joined.done.input)] : [];
+    const now = this.clock.now();
     return {
-      ctes: `wf_s as (
+      // wf_t: the clock's time, once for the whole statement
+      ctes: `wf_t as (select ?::timestamptz as now, ?::timestamptz as lease_until),
+       wf_s as (
          update ? set status = ?, output = ${ownOutputSql}, input = coalesce(?::jsonb, input), error = null,
-                finished_at = case when ? = 'done' then now() else null end,
+                finished_at = case when ? = 'done' then (select now from wf_t) else null end,
                 due_at = case when ? = 'done' then null else ?::timestamptz end, lease_token = null
          where id = ? and (case when ? then status = 'waiting' else lease_token = ? and status = 'running' end)${joined ? ` and exists (select 1 from ${joined.gate})` : ''}
          returning instance_id),
 ${touchInstance ? `
        wf_i as (
-         update ? set vars = vars || ?::jsonb, updated_at = now(),
+         update ? set vars = vars || ?::jsonb, updated_at = (select now from wf_t),
                 status = coalesce(?, status), error = coalesce(?, error), failed_step = coalesce(?, failed_step),
-                finished_at = case when ? then now() else finished_at end
+                finished_at = case when ? then (select now from wf_t) else finished_at end
          where id = (select instance_id from wf_s) returning id),` : ''}
        -- a next row inserted as running is this worker's to go on with at once: due when its lease
        -- would lapse; rows are inserted in order (ord), so ids follow the order the steps ran in
@@ -260,8 +272,8 @@ ${touchInstance ? `
          insert into ? (instance_id, step_key, step_type, scope, status, due_at, lease_token, started_at, finished_at, input, output, attempts)
          select (select instance_id from wf_s), r.key, r.type, r.scope, r.status, r.due, r.lease, r.started, r.finished, r.input, r.output, r.attempts
          from (${doneRow}select 1 as ord, x.key, x.type, x.scope, x.status,
-                case when x.status = 'running' then now() + make_interval(secs => ?) else x.due::timestamptz end as due, x.lease,
-                case when x.status = 'running' then now() end as started, null::timestamptz as finished, x.input, null::jsonb as output,
+                case when x.status = 'running' then (select lease_until from wf_t) else x.due::timestamptz end as due, x.lease,
+                case when x.status = 'running' then (select now from wf_t) end as started, null::timestamptz as finished, x.input, null::jsonb as output,
                 case when x.status = 'running' then 1 else 0 end as attempts
               from jsonb_to_recordset(?::jsonb) as x(key text, type text, scope text, status text, due text, lease uuid, input jsonb)) r
          where exists (select 1 from wf_s)
@@ -270,10 +282,11 @@ ${touchInstance ? `
       select: `(select count(*) from wf_s)::int as wf_owned,
               coalesce((select json_agg(json_build_object('id', wf_n.id, 'key', wf_n.step_key, 'scope', wf_n.scope) order by wf_n.id) from wf_n where wf_n.status <> 'done'), '[]') as wf_created`,
       bindings: [
+        now.toISOString(), iso(now.getTime() + this.leaseSeconds * 1000),
         this.steps, status, ...ownOutputBinding, change.input === undefined ? null : json(change.input),
         status, status, change.waitUntil ?? null, step.id, 'resumed' in step, 'lease' in step ? step.lease : null,
         ...(touchInstance ? [this.instances, json(change.vars ?? {}), change.instance?.status ?? null, change.instance?.error ?? null, change.instance?.failedStep ?? null, Boolean(finished)] : []),
-        this.steps, ...doneBindings, this.leaseSeconds, json(change.next.map((n) => ({ key: n.key, type: n.type, scope: n.scope, status: n.status, due: n.due, lease: n.lease ?? null, input: n.input ?? null }))),
+        this.steps, ...doneBindings, json(change.next.map((n) => ({ key: n.key, type: n.type, scope: n.scope, status: n.status, due: n.due === 'now' ? now.toISOString() : n.due, lease: n.lease ?? null, input: n.input ?? null }))),
       ],
     };
   }
@@ -281,7 +294,7 @@ ${touchInstance ? `
   /** A step that failed but may be tried again: back to pending, due after the back-off. */
   async retryLater(step: { id: number; lease: string }, error: string, delayMs: number): Promise<boolean> {
     const n = await this.db.table('kubiki_wf_steps').where({ id: step.id, lease_token: step.lease, status: 'running' })
-      .update({ status: 'pending', error, lease_token: null, due_at: this.db.knex.raw('now() + make_interval(secs => ?)', [delayMs / 1000]) });
+      .update({ status: 'pending', error, lease_token: null, due_at: iso(this.clock.now().getTime() + delayMs) });
     return n > 0;
   }
 
@@ -289,10 +302,11 @@ ${touchInstance ? `
   async fail(trx: Executor, step: { id: number; lease?: string }, instanceId: string, stepKey: string, error: string): Promise<boolean> {
     const q = this.db.table('kubiki_wf_steps', trx).where({ id: step.id });
     if (step.lease) q.where({ lease_token: step.lease, status: 'running' });
-    const n = await q.update({ status: 'failed', error, lease_token: null, due_at: null, finished_at: trx.fn.now() });
+    const now = this.now();
+    const n = await q.update({ status: 'failed', error, lease_token: null, due_at: null, finished_at: now });
     if (n === 0) return false;
     await this.db.table('kubiki_wf_instances', trx).where({ id: instanceId }).whereIn('status', ['running', 'waiting'])
-      .update({ status: 'failed', error, failed_step: stepKey, updated_at: trx.fn.now(), finished_at: trx.fn.now() });
+      .update({ status: 'failed', error, failed_step: stepKey, updated_at: now, finished_at: now });
     return true;
   }
 
@@ -313,17 +327,19 @@ ${touchInstance ? `
 
   /** Makes a waiting row runnable now (a join whose branches all arrived, a resumed step). */
   async release(trx: Executor, stepId: number, lease?: string): Promise<void> {
+    const now = this.clock.now().getTime();
     await this.db.table('kubiki_wf_steps', trx).where({ id: stepId })
       .update(lease
-        ? { status: 'running', lease_token: lease, due_at: trx.raw('now() + make_interval(secs => ?)', [this.leaseSeconds]), started_at: trx.fn.now(), attempts: 1 }
-        : { status: 'pending', due_at: trx.fn.now() });
+        ? { status: 'running', lease_token: lease, due_at: iso(now + this.leaseSeconds * 1000), started_at: iso(now), attempts: 1 }
+        : { status: 'pending', due_at: iso(now) });
   }
 
   /** Cancels every unfinished step of an instance but `except`, and its open approval tasks. */
   async cancelOpenSteps(trx: Executor, instanceId: string, except?: number): Promise<void> {
     const q = this.db.table('kubiki_wf_steps', trx).where({ instance_id: instanceId }).whereIn('status', ['pending', 'running', 'waiting']);
     if (except !== undefined) q.whereNot({ id: except });
-    await q.update({ status: 'cancelled', lease_token: null, due_at: null, finished_at: trx.fn.now() });
-    await this.db.table('kubiki_wf_tasks', trx).where({ instance_id: instanceId, status: 'open' }).update({ status: 'cancelled', decided_at: trx.fn.now() });
+    const now = this.now();
+    await q.update({ status: 'cancelled', lease_token: null, due_at: null, finished_at: now });
+    await this.db.table('kubiki_wf_tasks', trx).where({ instance_id: instanceId, status: 'open' }).update({ status: 'cancelled', decided_at: now });
   }
 }

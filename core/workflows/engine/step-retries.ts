@@ -29,10 +29,10 @@ function isPermanent(error: unknown): boolean {
  * Milliseconds until the step's next attempt (`retry: {max, backoff}`, the back-off doubling each
  * attempt), or undefined when the step has failed for good.
  */
-export function retryDelay(step: Step | undefined, attempts: number, error: unknown): number | undefined {
+export function retryDelay(step: Step | undefined, attempts: number, error: unknown, now: Date): number | undefined {
   const retry = step && 'retry' in step && step.retry ? { ...DEFAULT_RETRY, ...step.retry } : DEFAULT_RETRY;
   if (step === undefined || DETERMINISTIC.has(step.type) || isPermanent(error) || attempts > retry.max) return undefined;
   // A record that changed under an optimistic write is simply read again: no back-off.
   if (isKubikiError(error) && error.code === 'version-mismatch') return 0;
-  return Math.min(MAX_BACKOFF_MS, durationMs(retry.backoff) * 2 ** (attempts - 1));
+  return Math.min(MAX_BACKOFF_MS, durationMs(retry.backoff, now) * 2 ** (attempts - 1));
 }

@@ -134,7 +134,7 @@ export class StepRunner {
 
   private scopeOf(run: Run): StepScope {
     const { instance } = run;
-    return { trigger: instance.trigger, record: run.record, vars: instance.vars, steps: instance.outputs, input: instance.input ?? undefined, now: new Date() };
+    return { trigger: instance.trigger, record: run.record, vars: instance.vars, steps: instance.outputs, input: instance.input ?? undefined, now: this.deps.clock.now() };
   }
 
   private async runStep(run: Run, current: Current, step: Step | undefined): Promise<Current | undefined> {
@@ -199,7 +199,7 @@ export class StepRunner {
       case 'http':
         return this.advance(this.deps.db.knex, run, current, hold, plan.next, { output: await workflowHttpRequest(plan, this.deps.httpAllow, key), input: plan });
       case 'wait':
-        if (new Date(plan.until).getTime() <= Date.now()) return this.advance(this.deps.db.knex, run, current, hold, plan.next, { output: { until: plan.until }, input: plan });
+        if (new Date(plan.until).getTime() <= this.deps.clock.now().getTime()) return this.advance(this.deps.db.knex, run, current, hold, plan.next, { output: { until: plan.until }, input: plan });
         await this.queue.complete(this.deps.db.knex, hold, { status: 'waiting', waitUntil: plan.until, input: plan, next: [], instance: { status: 'waiting' } });
         return undefined;
       case 'approval':
@@ -421,7 +421,7 @@ export class StepRunner {
 
   private async failed(run: Run, current: Current, step: Step | undefined, error: unknown): Promise<void> {
     const message = errorText(error);
-    const delay = retryDelay(step, current.attempts, error);
+    const delay = retryDelay(step, current.attempts, error, this.deps.clock.now());
     if (delay !== undefined) {
       this.log.warn({ instance: run.instance.id, step: current.key, attempts: current.attempts, err: error }, `workflow step failed; retrying in ${Math.round(delay / 1000)} s`);
       await this.queue.retryLater({ id: current.id, lease: run.lease }, message, delay);
@@ -437,21 +437,23 @@ export class StepRunner {
 
   /** Admin: a failed instance's failed steps run again (attempts start over). */
   async retryInstance(trx: Executor, instance: InstanceRow): Promise<void> {
+    const now = this.deps.clock.now().toISOString();
     await this.deps.db.table('kubiki_wf_steps', trx).where({ instance_id: instance.id, status: 'failed' })
-      .update({ status: 'pending', attempts: 0, error: null, due_at: trx.fn.now(), finished_at: null });
+      .update({ status: 'pending', attempts: 0, error: null, due_at: now, finished_at: null });
     await this.deps.db.table('kubiki_wf_instances', trx).where({ id: instance.id })
-      .update({ status: 'running', error: null, failed_step: null, finished_at: null, updated_at: trx.fn.now() });
+      .update({ status: 'running', error: null, failed_step: null, finished_at: null, updated_at: now });
   }
 
   /** Admin: stops an instance and its sub-workflows; a parent waiting on it fails. */
   async cancelInstance(trx: Executor, instance: InstanceRow): Promise<void> {
+    const now = this.deps.clock.now().toISOString();
     const children: { id: string }[] = await this.deps.db.table('kubiki_wf_instances', trx).where({ parent_id: instance.id }).whereIn('status', ['running', 'waiting']).select('id');
     for (const child of (await this.queue.loadInstances(children.map((c) => c.id), trx)).values()) {
-      await this.deps.db.table('kubiki_wf_instances', trx).where({ id: child.id }).update({ status: 'cancelled', updated_at: trx.fn.now(), finished_at: trx.fn.now() });
+      await this.deps.db.table('kubiki_wf_instances', trx).where({ id: child.id }).update({ status: 'cancelled', updated_at: now, finished_at: now });
       await this.queue.cancelOpenSteps(trx, child.id);
     }
     await this.queue.cancelOpenSteps(trx, instance.id);
-    await this.deps.db.table('kubiki_wf_instances', trx).where({ id: instance.id }).update({ status: 'cancelled', updated_at: trx.fn.now(), finished_at: trx.fn.now() });
+    await this.deps.db.table('kubiki_wf_instances', trx).where({ id: instance.id }).update({ status: 'cancelled', updated_at: now, finished_at: now });
     await this.finished(trx, instance, 'cancelled');
   }
 }

@@ -7,8 +7,11 @@ export interface WorkflowActionContext {
   /** The step's transaction: database work done with it commits with the step, exactly once. */
   trx: Executor;
   actor: Principal;
-  instanceId: string;
-  /** Stable across retries of the same step: use it to make external calls idempotent. */
+  /** The workflow instance of a callAction step; absent when a lifecycle transition runs the action. */
+  instanceId?: string;
+  /** The request that took the transition (audit rows name it). */
+  requestId?: string;
+  /** Stable across retries of the same step (or per transition of a record version): makes external calls idempotent. */
   idempotencyKey: string;
 }
 

@@ -12,6 +12,7 @@ import { InstanceQueue, type InstanceRow, type NewInstance } from './instance-qu
 import type { PublishedWorkflows } from './published-workflows.ts';
 import type { WorkflowActions } from './workflow-actions.ts';
 import type { ApprovalTasks } from './approval-tasks.ts';
+import { every, type Clock, type ClockTimer } from './clock.ts';
 import { StepRunner } from './step-runner.ts';
 
 export interface WorkflowEngineDeps {
@@ -29,6 +30,7 @@ export interface WorkflowEngineDeps {
   pollMs: number;
   leaseSeconds: number;
   httpAllow: string[];
+  clock: Clock;
 }
 
 export interface StartRequest {
@@ -58,15 +60,17 @@ const isTransaction = (exec: Executor): boolean => (exec as { isTransaction?: bo
 export class WorkflowEngine {
   readonly queue: InstanceQueue;
   private readonly runner: StepRunner;
-  private timer?: NodeJS.Timeout;
+  private timer?: ClockTimer;
   private inFlight = 0;
   private claiming = false;
+  /** A pump asked for while a claim was under way: that claim may have missed what it was for. */
+  private pumpAgain = false;
   private stopped = true;
-  private idle?: () => void;
+  private idleWaiters: (() => void)[] = [];
   private readonly log: Logger;
 
   constructor(private readonly deps: WorkflowEngineDeps) {
-    this.queue = new InstanceQueue(deps.db, deps.leaseSeconds);
+    this.queue = new InstanceQueue(deps.db, deps.leaseSeconds, deps.clock);
     this.log = deps.logger;
     this.runner = new StepRunner(deps, this.queue, () => this.kick(), (requests, trx) => this.startMany(requests, trx));
   }
@@ -78,16 +82,21 @@ export class WorkflowEngine {
 
   start(): void {
     this.stopped = false;
-    this.timer = setInterval(() => this.pump(), this.deps.pollMs);
-    this.timer.unref();
+    this.timer = every(this.deps.clock, this.deps.pollMs, () => this.pump());
     this.pump();
   }
 
   /** Stops claiming and waits for the steps in hand to finish. */
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
-    while (this.inFlight > 0 || this.claiming) await new Promise<void>((resolve) => { this.idle = resolve; setTimeout(resolve, 50); });
+    this.timer?.cancel();
+    // Woken by the last step or claim to finish, not by polling: no timer, so a manual clock cannot stall it.
+    if (this.inFlight > 0 || this.claiming) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private checkIdle(): void {
+    if (this.inFlight > 0 || this.claiming) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   /** Asks for a claiming round soon (new instances, released joins, resumed approvals). */
@@ -96,19 +105,28 @@ export class WorkflowEngine {
   }
 
   private pump(): void {
-    if (this.stopped || this.claiming) return;
+    if (this.stopped) return;
+    if (this.claiming) {
+      // The claim in flight read the clock before it waited for a connection: a step made due
+      // since (a kick) is after its "now", so it would wait for the next poll.
+      this.pumpAgain = true;
+      return;
+    }
     const room = this.deps.concurrency - this.inFlight;
     // Claims come in batches: one claim (and one load of instances, outputs and records) for a
     // quarter of the slots, not for each instance that finishes.
     if (room <= 0 || (this.inFlight > 0 && room < Math.max(1, Math.floor(this.deps.concurrency / 4)))) return;
     this.claiming = true;
+    this.pumpAgain = false;
     this.claimAndRun(room)
       .then((claimed) => {
         this.claiming = false;
-        if (claimed === room) this.pump();
+        this.checkIdle();
+        if (claimed === room || this.pumpAgain) this.pump();
       })
       .catch((error) => {
         this.claiming = false;
+        this.checkIdle();
         this.log.error({ err: error }, 'workflow claim failed');
       });
   }
@@ -127,7 +145,7 @@ export class WorkflowEngine {
         .catch((error) => this.log.error({ err: error, step: row.id }, 'workflow step crashed'))
         .finally(() => {
           this.inFlight--;
-          if (this.inFlight === 0) this.idle?.();
+          this.checkIdle();
           this.pump();
         });
       wait?.push(done);

@@ -3,6 +3,7 @@ import { KubikiError, fieldError } from '../../errors.ts';
 import type { Principal } from '../../auth/principal.ts';
 import { writeAudit } from '../../audit/audit-trail.ts';
 import { isUuid } from '../../entities/list-query.ts';
+import type { Clock } from './clock.ts';
 import { toInstanceRow, type InstanceStatus } from './instance-queue.ts';
 import type { WorkflowEngine } from './workflow-engine.ts';
 
@@ -73,7 +74,7 @@ const single = (query: Record<string, string | string[] | undefined>, key: strin
 
 /** Instances as admins and analysts see them: list, history, retry, cancel, and pruning of old history. */
 export class WorkflowInstances {
-  constructor(private readonly db: Database, private readonly engine: WorkflowEngine) {}
+  constructor(private readonly db: Database, private readonly engine: WorkflowEngine, private readonly clock: Clock) {}
 
   async list(query: Record<string, string | string[] | undefined>): Promise<{ data: InstanceSummary[]; next: string | null }> {
     for (const key of Object.keys(query)) if (!LIST_KEYS.has(key)) throw fieldError('bad-query', key, 'unknown-parameter', `unknown parameter ${key} (status, workflow, entity, recordId, limit, cursor)`);
@@ -149,7 +150,7 @@ export class WorkflowInstances {
     const deleted: unknown[] = await this.db.table('kubiki_wf_instances')
       .whereIn('status', ['completed', 'cancelled'])
       .whereNull('parent_id')
-      .where('finished_at', '<', this.db.knex.raw("now() - make_interval(days => ?)", [days]))
+      .where('finished_at', '<', new Date(this.clock.now().getTime() - days * 86_400_000).toISOString())
       .delete()
       .returning('id');
     return deleted.length;

@@ -11,6 +11,7 @@ import type { EntityRepository } from '../../entities/entity-repository.ts';
 import { rowToRecord } from '../../entities/record-codec.ts';
 import { rowToEvent, type KubikiEvent } from '../../events/outbox.ts';
 import type { DateRelativeTrigger, EventTrigger, ManualTrigger, WebhookTrigger } from '../workflow-definition.ts';
+import { every, type Clock, type ClockTimer } from './clock.ts';
 import { parseDuration } from './durations.ts';
 import type { PublishedWorkflow, PublishedWorkflows } from './published-workflows.ts';
 import { evaluate } from './step-plan.ts';
@@ -27,6 +28,7 @@ export interface TriggerDeps {
   env: NodeJS.ProcessEnv;
   scanMs: number;
   isEnabled(plugin: string): boolean;
+  clock: Clock;
 }
 
 const triggerActor = (name: string, userId: string | null = null): Principal => ({ ...SYSTEM, userId, username: name, displayName: name });
@@ -38,6 +40,9 @@ const CATCH_UP_LIMIT = 10_000;
 /** How far back a date-relative trigger looks for moments it has not fired for yet. */
 const DATE_LOOKBACK_HOURS = 24;
 
+/** How far back a late schedule tick (a blocked event loop, a suspended host) still fires the slots it missed. */
+const MISSED_SLOTS_SECONDS = 60;
+
 /**
  * What starts automations: entity events from the outbox (deduplicated on the event id, so
  * redelivery starts nothing twice), cron schedules (one instance per schedule and slot across every
@@ -46,7 +51,10 @@ const DATE_LOOKBACK_HOURS = 24;
  */
 export class WorkflowTriggers {
   private readonly schedules = new Map<string, { signature: string; task: ScheduledTask }>();
-  private scanTimer?: NodeJS.Timeout;
+  private scanTimer?: ClockTimer;
+  private tickTimer?: ClockTimer;
+  /** The last whole second (since the epoch) whose schedule slots were fired. */
+  private lastSecond = 0;
   private running = false;
 
   constructor(private readonly deps: TriggerDeps) {}
@@ -91,7 +99,7 @@ export class WorkflowTriggers {
             const change = changes[trigger.changed.field];
             if (!change) continue;
             if (trigger.changed.to !== undefined) {
-              const wanted = evaluate(trigger.changed.to, { trigger: data, vars: {}, steps: {}, now: new Date() }, 'trigger.changed.to');
+              const wanted = evaluate(trigger.changed.to, { trigger: data, vars: {}, steps: {}, now: this.deps.clock.now() }, 'trigger.changed.to');
               if (JSON.stringify(wanted) !== JSON.stringify(change.after)) continue;
             }
           }
@@ -99,7 +107,7 @@ export class WorkflowTriggers {
             const key = `${entity}/${event.recordId}`;
             if (!records.has(key)) records.set(key, action === 'deleted' ? null : await this.deps.repository(entity).get(event.recordId, { actor: SYSTEM }).catch(() => null));
             const record = records.get(key) ?? Object.fromEntries(Object.entries(changes).map(([k, v]) => [k, v.before]));
-            if (evaluate(trigger.condition, { trigger: data, record, vars: {}, steps: {}, now: new Date() }, 'trigger.condition') !== true) continue;
+            if (evaluate(trigger.condition, { trigger: data, record, vars: {}, steps: {}, now: this.deps.clock.now() }, 'trigger.condition') !== true) continue;
           }
         } catch (error) {
           // A trigger expression that fails on this event's data must not hold up the outbox.
@@ -121,7 +129,7 @@ export class WorkflowTriggers {
    * automation appears, the events of its entity since it was published (at most the last few
    * minutes) are offered to it again; the event-id dedupe makes this safe to run in every process.
    */
-  async catchUp(added: PublishedWorkflow[], now = new Date()): Promise<number> {
+  async catchUp(added: PublishedWorkflow[], now = this.deps.clock.now()): Promise<number> {
     let offered = 0;
     for (const wf of added) {
       const trigger = wf.definition.trigger;
@@ -155,9 +163,38 @@ export class WorkflowTriggers {
     for (const [id, wf] of wanted) {
       if (this.schedules.has(id)) continue;
       const trigger = wf.definition.trigger as { cron: string; timezone?: string };
-      const task = cron.schedule(trigger.cron, (ctx) => this.fireSchedule(id, ctx.date), { timezone: trigger.timezone, name: `workflow ${id}`, suppressMissedWarning: true });
+      // A task never started: node-cron only tells whether an instant matches the expression in
+      // its time zone; the ticking is the clock's (see tick), so a manual clock drives schedules too.
+      const task = cron.createTask(trigger.cron, () => undefined, { timezone: trigger.timezone, name: `workflow ${id}` });
       this.schedules.set(id, { signature: this.signature(wf), task });
     }
+    if (this.schedules.size > 0 && !this.tickTimer) {
+      // From now on: slots before the schedules were planned are not "missed".
+      this.lastSecond = Math.floor(this.deps.clock.now().getTime() / 1000);
+      this.armTick();
+    }
+  }
+
+  /** Wakes at the next whole second of the clock. */
+  private armTick(): void {
+    const now = this.deps.clock.now().getTime();
+    this.tickTimer = this.deps.clock.setTimer((Math.floor(now / 1000) + 1) * 1000 - now, () => this.tick());
+  }
+
+  /** Fires every schedule matching a second since the last tick (the one that just began, or a few missed ones). */
+  private async tick(): Promise<void> {
+    this.tickTimer = undefined;
+    if (!this.running || this.schedules.size === 0) return;
+    const second = Math.floor(this.deps.clock.now().getTime() / 1000);
+    const from = Math.max(this.lastSecond + 1, second - MISSED_SLOTS_SECONDS);
+    this.lastSecond = Math.max(this.lastSecond, second);
+    this.armTick();
+    const fired: Promise<void>[] = [];
+    for (let s = from; s <= second; s++) {
+      const at = new Date(s * 1000);
+      for (const [id, { task }] of this.schedules) if (task.match(at)) fired.push(this.fireSchedule(id, at));
+    }
+    await Promise.all(fired);
   }
 
   private signature(wf: PublishedWorkflow): string {
@@ -188,7 +225,7 @@ export class WorkflowTriggers {
    * not before the version was published), one per record and date value: moving the date makes
    * the trigger fire again for the new date.
    */
-  async scanDates(now = new Date()): Promise<number> {
+  async scanDates(now = this.deps.clock.now()): Promise<number> {
     let started = 0;
     for (const wf of this.automations()) {
       if (wf.definition.trigger?.type !== 'dateRelative') continue;
@@ -309,13 +346,14 @@ export class WorkflowTriggers {
   start(): void {
     this.running = true;
     this.planSchedules();
-    this.scanTimer = setInterval(() => void this.scanDates().catch((error) => this.deps.logger.error({ err: error }, 'date-relative scan failed')), this.deps.scanMs);
-    this.scanTimer.unref();
+    this.scanTimer = every(this.deps.clock, this.deps.scanMs, () => this.scanDates().catch((error) => this.deps.logger.error({ err: error }, 'date-relative scan failed')));
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    clearInterval(this.scanTimer);
+    this.scanTimer?.cancel();
+    this.tickTimer?.cancel();
+    this.tickTimer = undefined;
     for (const s of this.schedules.values()) await s.task.destroy();
     this.schedules.clear();
   }
