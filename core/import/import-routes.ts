@@ -151,10 +151,8 @@ async function receiveUpload(k: Kubiki, http: RouterContext, query: UploadQuery,
   const done = new Promise<void>((resolve, reject) => {
     parser.on('field', (name, value) => { fields[name] = value; });
     parser.on('file', (_name, stream: Readable, info) => {
-      // busboy destroys the part's stream when the form breaks off; the parser reports that same
-      // error, and storeUpload may not be reading yet (its first insert is awaited), so an unheard
-      // 'error' here would crash the process.
-      stream.on('error', () => undefined);
+      // When the form breaks off, busboy destroys this part's stream with the error the parser also
+      // reports (400 below); storeUpload listens to the stream's errors from its first line.
       const name = info.filename || 'upload';
       const format = query.format ?? (fields.format as ImportFormat | undefined) ?? formatOfName(name) ?? (info.mimeType.includes('spreadsheetml') ? 'xlsx' : undefined);
       stored = k.imports.storeUpload(stream, name, actor, format);

@@ -254,6 +254,9 @@ export class ImportService {
   /** Stores an uploaded file in chunks while hashing it; 413 past the limit (nothing kept). */
   async storeUpload(stream: Readable, name: string, actor: Principal, format?: ImportFormat): Promise<{ id: string; name: string; format: ImportFormat; size: number; sha256: string }> {
     const id = uuidv7();
+    // The stream may break (a client gone, a form cut off) before the loop below reads it: the loop
+    // still sees that error, but until it starts an unheard 'error' would crash the process.
+    stream.on('error', () => undefined);
     await this.db.table('kubiki_import_files').insert({ id, name, format: format ?? 'csv', size: 0, sha256: '', created_by: actor.userId });
     const hash = createHash('sha256');
     let size = 0;
