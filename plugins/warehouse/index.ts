@@ -12,6 +12,10 @@ import { reservationRoutes } from './routes/reservations.ts';
 import { periodRoutes } from './routes/periods.ts';
 import { countRoutes } from './routes/counts.ts';
 import { reportRoutes } from './routes/reports.ts';
+import { purchasingRoutes } from './routes/purchasing.ts';
+import { sellingRoutes } from './routes/selling.ts';
+import { transportRoutes } from './routes/transport.ts';
+import { setUpOrders } from './orders/setup.ts';
 import type { Services } from './routes/common.ts';
 import { dec, elevated, invalid, isUuid, qty } from './util.ts';
 
@@ -106,6 +110,12 @@ export default definePlugin({
     periodRoutes(ctx, services);
     countRoutes(ctx, services);
     reportRoutes(ctx, services);
+
+    // ── Orders, shipments and transport: documents on the stock layer ───────────────────────
+    const orders = setUpOrders(ctx, stock);
+    purchasingRoutes(ctx, orders);
+    sellingRoutes(ctx, orders);
+    transportRoutes(ctx, orders);
 
     // ── Workflow actions: the stock layer for workflows (and the order modules to come) ─────
     const actor = (a: Principal) => (a === SYSTEM ? SYSTEM : elevated(a, ['warehouse.moves.post', 'warehouse.reservations.reserve']));

@@ -18,10 +18,11 @@ export const MALFORMED_IDS = ['0', 'not-a-uuid', "1'--", 'Alpha_Note', 'base.9-s
 const paramSchema = (spec: Spec, name: string): JsonSchema =>
   (((spec.schemas.params?.properties ?? {}) as Record<string, JsonSchema>)[name] ?? {});
 
-/** A well-formed value for a path parameter (a UUID, an item id, or the usual names). */
+/** A well-formed value for a path parameter (a UUID, a position, an item id, or the usual names). */
 function sampleParam(spec: Spec, name: string): string {
   if (WELL_FORMED[name]) return WELL_FORMED[name];
   const schema = paramSchema(spec, name);
+  if (schema.type === 'integer') return String(schema.minimum ?? 1);
   return schema.format === 'uuid' ? SAMPLE_UUID : 'base.no-such-item';
 }
 
