@@ -99,6 +99,11 @@ class SemanticChecker {
   run(): DefinitionError[] {
     const kindOk = this.usable('/kind');
     const plugins = this.env.plugins;
+    if (plugins && Array.isArray(this.def.unless)) {
+      this.def.unless.forEach((p, i) => {
+        if (typeof p === 'string' && !plugins.has(p)) this.add(pointer('unless', i), 'unknown-plugin', `there is no plugin "${p}"; plugins are ${[...plugins].sort().join(', ')}`);
+      });
+    }
     if (plugins && Array.isArray(this.def.requires)) {
       this.def.requires.forEach((p, i) => {
         if (typeof p === 'string' && !plugins.has(p)) this.add(pointer('requires', i), 'unknown-plugin', `there is no plugin "${p}"; plugins are ${[...plugins].sort().join(', ')}`);

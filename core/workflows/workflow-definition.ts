@@ -150,6 +150,8 @@ export interface WorkflowDefinition {
   kind: 'lifecycle' | 'automation';
   /** Plugins that must be enabled for the workflow to start. */
   requires?: string[];
+  /** Plugins whose being enabled stops the workflow (another process does its job then, e.g. the warehouse invoices shipments). */
+  unless?: string[];
   entity?: string;
   stateField?: string;
   states?: LifecycleState[];

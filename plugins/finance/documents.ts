@@ -80,11 +80,12 @@ export class Documents {
     const totals = invoiceTotals(this.ctx, row);
     if (new Decimal(totals.total).lte(0)) throw fieldError('validation-failed', 'lines', 'positive', 'the invoice total must be greater than zero');
     const customer = row.kind === 'customer';
+    if (customer && row.debitAccount) throw fieldError('validation-failed', 'debitAccount', 'supplier-only', 'debitAccount is for supplier invoices; a customer invoice debits receivables');
     const number = await this.nextNumber(customer ? 'INV' : 'SINV', row.date.slice(0, 4), trx);
     const a = this.accounts;
     const entryLines = (customer
       ? [line(a.receivables, 'debit', totals.total, row.organization), line(a.revenue, 'credit', totals.subtotal), line(a.vatPayable, 'credit', totals.vatTotal)]
-      : [line(a.purchases, 'debit', totals.subtotal), line(a.vatReceivable, 'debit', totals.vatTotal), line(a.payables, 'credit', totals.total, row.organization)]
+      : [line(row.debitAccount ?? a.purchases, 'debit', totals.subtotal, row.debitAccount ? row.organization : undefined), line(a.vatReceivable, 'debit', totals.vatTotal), line(a.payables, 'credit', totals.total, row.organization)]
     ).filter(nonZero);
     const [entry] = await this.ledger.post([{
       date: row.date, memo: `${customer ? 'Invoice' : 'Supplier invoice'} ${number}`, sourceEntity: 'finance.invoices', sourceId: id,

@@ -66,7 +66,8 @@ export class WorkflowTriggers {
     // A plugin's own workflows (`crm.task-reminder`) run only while it is enabled; cross-module
     // ones (`workflows.*`) name what they need in `requires`.
     const owner = w.id.slice(0, w.id.indexOf('.'));
-    return (owner === 'workflows' || this.deps.isEnabled(owner)) && (w.definition.requires ?? []).every((p) => this.deps.isEnabled(p));
+    return (owner === 'workflows' || this.deps.isEnabled(owner)) && (w.definition.requires ?? []).every((p) => this.deps.isEnabled(p))
+      && !(w.definition.unless ?? []).some((p) => this.deps.isEnabled(p));
   }
 
   private automations(): PublishedWorkflow[] {
@@ -292,6 +293,8 @@ export class WorkflowTriggers {
     if (wf.definition.trigger?.type !== type) throw new KubikiError('conflict', `workflow ${id} is not started by a ${type === 'manual' ? 'manual action' : 'webhook'} (its trigger is ${wf.definition.trigger?.type ?? 'a lifecycle'})`);
     const off = (wf.definition.requires ?? []).filter((p) => !this.deps.isEnabled(p));
     if (off.length) throw new KubikiError('plugin-disabled', `workflow ${id} needs the plugin${off.length > 1 ? 's' : ''} ${off.join(', ')}, which ${off.length > 1 ? 'are' : 'is'} not enabled`);
+    const on = (wf.definition.unless ?? []).filter((p) => this.deps.isEnabled(p));
+    if (on.length) throw new KubikiError('plugin-disabled', `workflow ${id} does not run while ${on.join(', ')} ${on.length > 1 ? 'are' : 'is'} enabled (its \`unless\`)`);
     return wf;
   }
 
