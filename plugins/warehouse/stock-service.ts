@@ -695,10 +695,17 @@ export class StockService {
     if (checked.length) {
       const rows = await this.balances.rowsIn(trx, checked.map((o) => ({ product: o.product.id, root: o.from.root })));
       const byProduct = groupBy(rows, (r) => r.product);
+      // Every move of a product out of one location (and lot) sees the same state: checked once.
+      const seen = new Map<string, { own: BalanceRow | undefined; available: Decimal }>();
       for (const op of checked) {
-        const productRows = byProduct.get(op.product.id) ?? [];
-        const own = productRows.find((r) => r.location === op.from.id && r.lot === (op.lot ?? NIL));
-        const available = this.availableFor(productRows, op.from, op.lot);
+        const key = `${op.product.id}|${op.from.id}|${op.lot ?? NIL}`;
+        let state = seen.get(key);
+        if (!state) {
+          const productRows = byProduct.get(op.product.id) ?? [];
+          state = { own: productRows.find((r) => r.location === op.from.id && r.lot === (op.lot ?? NIL)), available: this.availableFor(productRows, op.from, op.lot) };
+          seen.set(key, state);
+        }
+        const { own, available } = state;
         if ((own && own.onHand.lt(0)) || available.lt(0)) {
           const left = Decimal.min(own ? own.onHand : ZERO, available);
           throw this.insufficient(`${op.field}quantity`, op.product, op.from, left.plus(op.qty), op.qty, 'move');
@@ -735,9 +742,9 @@ export class StockService {
         moves: ledgerOps.length, valued: valued.length, revalued: revaluations.length, firstDate: ledgerOps[0].date, lastDate: ledgerOps[ledgerOps.length - 1].date,
         valueIn: valueIn.toFixed(2), valueOut: valueOut.toFixed(2), ...(options.reference ? { reference: options.reference } : {}),
       }, { actor: writer, trx, requestId: options.requestId, viaTransition: true });
-      const rows = ledgerOps.map((o) => ledgerRow(o, posting.id, writer.userId));
-      for (const part of chunks(rows, 2000)) {
-        for (const r of await this.ctx.journalRows('warehouse_moves', 'moves').insert(part, { actor: writer, trx, requestId: options.requestId })) byId.set(String(r.id), moveRecord(r));
+      const journal = this.ctx.journalRows('warehouse_moves', 'moves');
+      for (const part of ledgerParts(ledgerOps.map((o) => ledgerRow(o, posting.id, writer.userId)))) {
+        for (const r of await journal.insert(part, { actor: writer, trx, requestId: options.requestId })) byId.set(String(r.id), moveRecord(r));
       }
     }
     const plans = ops.filter((o) => o.mode === 'plan');
@@ -806,15 +813,48 @@ const LEDGER_COLUMNS = ['id', 'kind', 'status', 'date', 'product', 'quantity', '
 /** A ledger row to insert: every column present (journal rows take one column list). */
 function ledgerRow(op: Op, posting: string, actor: string | null): Record<string, unknown> {
   const f = op.fields;
-  const row: Record<string, unknown> = { ...Object.fromEntries(LEDGER_COLUMNS.map((c) => [c, f[c] ?? null])), id: op.id, status: 'done', posting, createdBy: actor };
+  const row: Record<string, unknown> = {};
+  for (const c of LEDGER_COLUMNS) row[c] = f[c] ?? null;
+  row.id = op.id;
+  row.status = 'done';
+  row.posting = posting;
+  row.createdBy = actor;
   row.serials = Array.isArray(f.serials) && f.serials.length ? JSON.stringify(f.serials) : null;
   return row;
 }
 
+/** Columns every ledger row is given, even when null. */
+const LEDGER_ALWAYS = new Set<string>(['id', 'kind', 'date', 'product', 'quantity', 'fromLocation', 'toLocation', 'valuation', 'posting']);
+/** Columns left out of a part where every row has the column's default (the table gives it). */
+const LEDGER_DEFAULTS: Record<string, unknown> = { status: 'done' };
+const isDefault = (c: string, v: unknown) => v === null || (c in LEDGER_DEFAULTS && v === LEDGER_DEFAULTS[c]);
+
+/**
+ * Ledger rows in parts of one journal statement each, with only the columns some row sets (a column
+ * left out is null, or its default, as given): the same rows and audit rows, with fewer bind
+ * parameters. The journal takes its column list from a part's first row, so every row gets them all.
+ */
+function ledgerParts(rows: Record<string, unknown>[]): Record<string, unknown>[][] {
+  const columns = LEDGER_COLUMNS.filter((c) => LEDGER_ALWAYS.has(c) || rows.some((r) => !isDefault(c, r[c])));
+  // The journal splits a statement at 20,000 bind parameters: a part stays within one.
+  const size = Math.max(1, Math.floor(20_000 / columns.length));
+  const out: Record<string, unknown>[][] = [];
+  for (let i = 0; i < rows.length; i += size) {
+    out.push(rows.slice(i, i + size).map((r) => {
+      const row: Record<string, unknown> = {};
+      for (const c of columns) row[c] = r[c];
+      return row;
+    }));
+  }
+  return out;
+}
+
+const RECORD_COLUMNS = [...LEDGER_COLUMNS, 'createdAt'] as const;
+
 /** A ledger row as the API shows a move (nothing null; version 1: a move never changes). */
 export function moveRecord(row: Record<string, unknown>): ApiRecord {
   const out: ApiRecord = { id: String(row.id), version: 1 };
-  for (const c of [...LEDGER_COLUMNS, 'createdAt'] as const) {
+  for (const c of RECORD_COLUMNS) {
     if (c === 'id') continue;
     const v = row[c];
     if (v === null || v === undefined) continue;

@@ -11,13 +11,15 @@ export const STOCKABLE = new Set(['internal', 'transit']);
 
 export const ZERO = new Decimal(0);
 export const dec = (v: unknown): Decimal => (v === null || v === undefined || v === '' ? new Decimal(0) : new Decimal(String(v)));
+/** `d` as a Decimal (a Decimal as it is: they are immutable). */
+const decimalOf = (d: Decimal.Value): Decimal => (d instanceof Decimal ? d : new Decimal(d));
 /** Quantities: 3 decimals, as numeric(18,3) stores them. */
-export const qty = (d: Decimal.Value): string => new Decimal(d).toDecimalPlaces(3, Decimal.ROUND_HALF_UP).toFixed(3);
+export const qty = (d: Decimal.Value): string => decimalOf(d).toDecimalPlaces(3, Decimal.ROUND_HALF_UP).toFixed(3);
 /** Money: 2 decimals, half-up. */
-export const money = (d: Decimal.Value): string => new Decimal(d).toDecimalPlaces(2, Decimal.ROUND_HALF_UP).toFixed(2);
+export const money = (d: Decimal.Value): string => decimalOf(d).toDecimalPlaces(2, Decimal.ROUND_HALF_UP).toFixed(2);
 export const round2 = (d: Decimal): Decimal => d.toDecimalPlaces(2, Decimal.ROUND_HALF_UP);
 export const round4 = (d: Decimal): Decimal => d.toDecimalPlaces(4, Decimal.ROUND_HALF_UP);
-export const cost = (d: Decimal.Value): string => new Decimal(d).toDecimalPlaces(4, Decimal.ROUND_HALF_UP).toFixed(4);
+export const cost = (d: Decimal.Value): string => decimalOf(d).toDecimalPlaces(4, Decimal.ROUND_HALF_UP).toFixed(4);
 
 export const today = (): string => new Date().toISOString().slice(0, 10);
 export const isUuid = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v);

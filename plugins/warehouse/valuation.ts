@@ -182,8 +182,8 @@ export class Valuation {
     const byProduct = groupBy(moves, (m) => m.product);
     const products = [...byProduct.keys()].sort();
     const locked = (await trx.raw(
-      `insert into ${tableRef(this.ctx, 'warehouse_costs')} as c (product_id, method) select x.p, x.m from jsonb_to_recordset(?::jsonb) as x(p uuid, m text) order by x.p
-       on conflict (product_id) do update set updated_at = now() returning *`,
+      `insert into ${tableRef(this.ctx, 'warehouse_costs')} as c (product_id, method) select x.p, x.m from json_to_recordset(?::json) as x(p uuid, m text) order by x.p
+       on conflict (product_id) do update set updated_at = now() returning product_id, method, quantity, value, unit_cost, layers, last_date`,
       [JSON.stringify(products.map((p) => ({ p, m: byProduct.get(p)![0].method })))],
     )).rows as { product_id: string; method: string; quantity: string; value: string; unit_cost: string; layers: unknown; last_date: unknown }[];
     const states = new Map(locked.map((r) => [r.product_id, stateOf(r)]));
@@ -205,7 +205,7 @@ export class Valuation {
     }
     await trx.raw(
       `update ${tableRef(this.ctx, 'warehouse_costs')} c set quantity = x.q, value = x.v, unit_cost = x.u, layers = x.l, last_date = x.d, updated_at = now()
-       from jsonb_to_recordset(?::jsonb) as x(p uuid, q numeric, v numeric, u numeric, l jsonb, d date) where c.product_id = x.p`,
+       from json_to_recordset(?::json) as x(p uuid, q numeric, v numeric, u numeric, l jsonb, d date) where c.product_id = x.p`,
       [JSON.stringify(updates)],
     );
     return { values, revaluations };
