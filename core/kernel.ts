@@ -175,6 +175,7 @@ export class Kubiki {
       },
       company: () => this.company.get(),
       totals: (entity) => (this.documentTotals.get(entity) ?? []).filter((t) => this.plugins.isEnabled(t.plugin)).map((t) => t.provide),
+      vatRounding: config.vatRounding,
     });
     this.emailTransport = config.smtpUrl ? smtpTransport(config.smtpUrl, config.smtpFrom) : undefined;
     this.notifications = new NotificationService({

@@ -52,6 +52,40 @@ const vatPart = (amount: Decimal, rate: Decimal, included: boolean): Decimal =>
   kopecks(included ? amount.times(rate).dividedBy(rate.plus(100)) : amount.times(rate).dividedBy(100));
 const order = (rate: string): number => (rate === 'exempt' ? -1 : Number(rate));
 
+export interface TaxableAmount {
+  /** Gross with `included`, net otherwise; any number of decimals (a document line's is in kopecks). */
+  amount: string;
+  /** Percent ("22", "10", "0"…) or "exempt". */
+  rate: string;
+}
+
+/**
+ * The VAT rows of amounts, one per rate (highest first, exempt last), under the rounding policy:
+ * the one VAT arithmetic, used by `documentTotals` and by the `taxLines` template helper.
+ *   line — every amount is rounded to kopecks and its VAT rounded; a row sums them.
+ *   rate — a row's amounts are summed, the sum rounded to kopecks, its VAT rounded once.
+ */
+export function vatByRate(items: readonly TaxableAmount[], options: { included?: boolean; vatRounding?: VatRounding } = {}): VatGroup[] {
+  const included = options.included === true;
+  const rounding = options.vatRounding ?? 'line';
+  const sums = new Map<string, { amount: Decimal; vat: Decimal }>();
+  for (const item of items) {
+    const s = sums.get(item.rate) ?? { amount: new D(0), vat: new D(0) };
+    if (rounding === 'line') {
+      const amount = kopecks(new D(item.amount));
+      sums.set(item.rate, { amount: s.amount.plus(amount), vat: s.vat.plus(vatPart(amount, percentOf(item.rate), included)) });
+    } else {
+      sums.set(item.rate, { amount: s.amount.plus(item.amount), vat: s.vat });
+    }
+  }
+  return [...sums].sort((a, b) => order(b[0]) - order(a[0])).map(([rate, s]) => {
+    const amount = kopecks(s.amount);
+    const tax = rounding === 'line' ? s.vat : vatPart(amount, percentOf(rate), included);
+    const base = included ? amount.minus(tax) : amount;
+    return { rate, base: base.toFixed(2), tax: tax.toFixed(2), total: base.plus(tax).toFixed(2) };
+  });
+}
+
 /** Totals of document lines under the rounding policy (see the module comment). Lines must be valid. */
 export function documentTotals(lines: readonly DocumentLine[], options: TotalsOptions = {}): DocumentTotals {
   const included = options.pricesIncludeVat === true;
@@ -63,20 +97,12 @@ export function documentTotals(lines: readonly DocumentLine[], options: TotalsOp
     return { amount: amount.toFixed(2), net: net.toFixed(2), vat: vat.toFixed(2), total: net.plus(vat).toFixed(2), taxRate: l.vatRate === 'exempt' ? 'none' : l.vatRate };
   });
 
-  const sums = new Map<string, { amount: Decimal; vat: Decimal }>();
-  lines.forEach((l, i) => {
-    const s = sums.get(l.vatRate) ?? { amount: new D(0), vat: new D(0) };
-    sums.set(l.vatRate, { amount: s.amount.plus(out[i].amount), vat: s.vat.plus(out[i].vat) });
-  });
+  const vat = vatByRate(lines.map((l, i) => ({ amount: out[i].amount, rate: l.vatRate })), { included, vatRounding: rounding });
   let subtotal = new D(0);
   let vatTotal = new D(0);
-  const vat: VatGroup[] = [];
-  for (const [rate, s] of [...sums].sort((a, b) => order(b[0]) - order(a[0]))) {
-    const tax = rounding === 'line' ? s.vat : vatPart(s.amount, percentOf(rate), included);
-    const base = included ? s.amount.minus(tax) : s.amount;
-    vat.push({ rate, base: base.toFixed(2), tax: tax.toFixed(2), total: base.plus(tax).toFixed(2) });
-    subtotal = subtotal.plus(base);
-    vatTotal = vatTotal.plus(tax);
+  for (const g of vat) {
+    subtotal = subtotal.plus(g.base);
+    vatTotal = vatTotal.plus(g.tax);
   }
   return { lines: out, vat, subtotal: subtotal.toFixed(2), vatTotal: vatTotal.toFixed(2), total: subtotal.plus(vatTotal).toFixed(2) };
 }

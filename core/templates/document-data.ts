@@ -2,6 +2,7 @@ import type { Principal } from '../auth/principal.ts';
 import type { EntityRepository } from '../entities/entity-repository.ts';
 import type { ApiRecord } from '../entities/record-codec.ts';
 import type { JsonSchema } from '../entities/entity-definition.ts';
+import type { VatRounding } from '../money/document-totals.ts';
 import type { CompanyProfile } from './company-profile.ts';
 import type { TemplateMetadata } from './template-catalog.ts';
 
@@ -13,6 +14,8 @@ export interface DocumentDataDeps {
   repository(entity: string): EntityRepository;
   company(): Promise<CompanyProfile>;
   totals(entity: string): DocumentTotalsProvider[];
+  /** The company's VAT rounding (KUBIKI_VAT_ROUNDING), at the root of the data for the taxLines helper. */
+  vatRounding?: VatRounding;
 }
 
 export interface DocumentContext {
@@ -76,16 +79,17 @@ export async function loadDocumentData(deps: DocumentDataDeps, ctx: DocumentCont
   }
   let totals: Record<string, unknown> = {};
   for (const provide of deps.totals(ctx.metadata.entity)) totals = { ...totals, ...(await provide({ record, includes })) };
-  return { record, data: documentData(ctx, { ...record, ...includes }, await deps.company(), totals) };
+  return { record, data: documentData(ctx, { ...record, ...includes }, await deps.company(), totals, deps.vatRounding) };
 }
 
 /** The data shape of every document, also used for previews from sample data. */
-export function documentData(ctx: DocumentContext, record: Record<string, unknown>, company: CompanyProfile, totals: Record<string, unknown>): Record<string, unknown> {
+export function documentData(ctx: DocumentContext, record: Record<string, unknown>, company: CompanyProfile, totals: Record<string, unknown>, vatRounding?: VatRounding): Record<string, unknown> {
   return {
     record,
     totals,
     company,
     locale: ctx.metadata.locale,
+    ...(vatRounding ? { vatRounding } : {}),
     document: {
       template: ctx.templateId,
       templateVersion: ctx.templateVersion,

@@ -108,7 +108,7 @@ export class DocumentService {
     } else {
       if (!isObject(input.data)) throw fieldError('validation-failed', 'data', 'type', 'data must be an object: the record as the template sees it');
       const sample = input.data;
-      data = documentData(ctx, isObject(sample.record) ? sample.record : sample, await this.deps.company(), isObject(sample.totals) ? sample.totals : {});
+      data = documentData(ctx, isObject(sample.record) ? sample.record : sample, await this.deps.company(), isObject(sample.totals) ? sample.totals : {}, this.deps.vatRounding);
     }
     const { html, missingFields } = this.deps.engine.renderTracked(this.deps.engine.compile(version.source), data);
     return { html: htmlPage(version, html, this.deps.printCss), missingFields, templateVersion: version.version };

@@ -82,6 +82,12 @@ describe('kubiki CLI', { timeout: 120_000 }, () => {
     expect(extensions).toContain('export interface CrmCustomerFactsContribution');
     expect(extensions).toContain('facts: (organizationId: string) => Promise<Record<string, unknown>>');
     expect(fs.readFileSync(path.join(outDir, 'core-routes.ts'), 'utf8')).toContain('export interface HealthResponse200');
+    // Warehouse and payroll enhance finance: they get the PostingRule type from finance's manifest, not its code.
+    for (const contributor of ['warehouse', 'payroll']) {
+      const types = fs.readFileSync(path.join(outDir, `${contributor}-extensions.ts`), 'utf8');
+      expect(types).toContain('export interface FinancePostingRulesContribution');
+      expect(types).toMatch(/when: \(\s*event: \{/);
+    }
     const files = fs.readdirSync(outDir).map((f) => path.join(outDir, f));
     const program = ts.createProgram(files, { strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext, types: [], skipLibCheck: true });
     expect(ts.getPreEmitDiagnostics(program).map((d) => `${d.file?.fileName}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`)).toEqual([]);

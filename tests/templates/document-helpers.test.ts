@@ -1,6 +1,7 @@
 import Handlebars from 'handlebars';
 import { describe, expect, it } from 'vitest';
-import { DOCUMENT_HELPERS, registerDocumentHelpers } from '../../core/templates/document-helpers.ts';
+import { DOCUMENT_HELPERS, registerDocumentHelpers, taxLines } from '../../core/templates/document-helpers.ts';
+import { documentTotals, type VatRounding } from '../../core/money/document-totals.ts';
 
 // Node 20's ICU uses U+00A0 (no-break space) as the ru-RU group separator and before "₽"/"%".
 const NBSP = '\u00a0';
@@ -232,6 +233,34 @@ describe('taxLines and sum', () => {
     expect(
       ru('{{#each (taxLines l amount="price.total" rate="vat")}}НДС {{percent rate}}: {{money tax "RUB"}} из {{money total "RUB"}}{{/each}}', { l: custom }),
     ).toBe(`НДС 18${NBSP}%: 54,00${NBSP}₽ из 354,00${NBSP}₽`);
+  });
+
+  it('rounds by the policy: rounding= or vatRounding at the data\'s root (the company\'s, in documents), else per rate', () => {
+    // The issue's order-to-cash case: 99.99 + 49.99 + 19.99 at 20 % on top.
+    const three = [{ amount: '99.99', vatRate: '20' }, { amount: '49.99', vatRate: '20' }, { amount: '19.99', vatRate: '20' }];
+    const row = '{{#each (taxLines l included=false)}}[{{base}}|{{tax}}|{{total}}]{{/each}}';
+    expect(ru(row, { l: three })).toBe('[169.97|33.99|203.96]');
+    expect(ru(row, { l: three, vatRounding: 'line' })).toBe('[169.97|34.00|203.97]');
+    expect(ru('{{#each (taxLines l included=false rounding="line")}}{{tax}}{{/each}}', { l: three })).toBe('34.00');
+    expect(ru('{{#each (taxLines l included=false rounding="rate")}}{{tax}}{{/each}}', { l: three, vatRounding: 'line' })).toBe('33.99');
+    expect(() => ru('{{#each (taxLines l rounding="kopeck")}}{{/each}}', { l: three })).toThrow(/rounding must be one of line, rate/);
+  });
+
+  it('is the money module\'s arithmetic: 1,000 random line sets give the VAT rows documentTotals gives, under both policies', () => {
+    const rates = ['22', '20', '10', '7', '5', '0', 'exempt'];
+    const digits = (n: number) => String(Math.floor(Math.random() * 10 ** n));
+    const mismatches: unknown[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const included = i % 2 === 0;
+      const vatRounding: VatRounding = i % 4 < 2 ? 'line' : 'rate';
+      const lines = Array.from({ length: 1 + Math.floor(Math.random() * 6) }, () => ({
+        quantity: '1', price: `${digits(5)}.${digits(2).padStart(2, '0')}`, vatRate: rates[Math.floor(Math.random() * rates.length)],
+      }));
+      const expected = documentTotals(lines, { pricesIncludeVat: included, vatRounding }).vat.map((g) => ({ ...g, rate: g.rate === 'exempt' ? 'none' : g.rate }));
+      const got = taxLines(lines.map((l) => ({ amount: l.price, vatRate: l.vatRate === 'exempt' ? 'none' : l.vatRate })), { included, rounding: vatRounding });
+      if (JSON.stringify(got) !== JSON.stringify(expected)) mismatches.push({ lines, included, vatRounding, got, expected });
+    }
+    expect(mismatches.slice(0, 3)).toEqual([]);
   });
 
   it('refuses a line without a rate, a bad amount, a non-array', () => {

@@ -118,6 +118,16 @@ describe('computed in the write', () => {
   });
 });
 
+describe('printing', () => {
+  it('the taxLines helper in an invoice\'s template shows the VAT its totals were computed with (the company\'s policy)', async () => {
+    const draft = await t.k.repository('finance.invoices').create({ kind: 'customer', organization: orgId, lines: THREE_LINES }, { actor: SYSTEM });
+    const saved = await ok('PUT', '/api/templates/finance.invoice', { source: '<p>{{#each (taxLines totals.taxBase included=false)}}[{{base}}|{{tax}}|{{total}}]{{/each}} {{totals.vatTotal}} {{totals.total}}</p>', comment: 'VAT rows through taxLines' });
+    const preview = await ok('POST', '/api/templates/finance.invoice/preview', { recordId: draft.id, version: saved.version });
+    // Per rate group the helper used to say 33.99 / 203.96 under an invoice of 34.00 / 203.97.
+    expect(preview.html).toContain('[169.97|34.00|203.97] 34.00 203.97');
+  });
+});
+
 describe('dry run of the won-deal workflow', () => {
   it('plans the invoice exactly as the engine writes it: dates as dates, priced the quote\'s way', async () => {
     const quote = await ok('POST', '/api/crm/quotes', { organization: orgId, pricesIncludeVat: true, lines: THREE_LINES });

@@ -2,22 +2,27 @@
  * {{#each (taxLines record.lines [amount="amount"] [rate="vatRate"] [included=true])}} — the VAT
  * summary of a document, one row per rate; {{sum lines "field"}} — a column total.
  *
- * Per rate group: included=true (line amounts include VAT): total = Σ amounts,
- * tax = total × rate / (100 + rate); included=false: base = Σ amounts, tax = base × rate / 100.
- * The tax is rounded half-up to 2 decimals once per group (not per line), base/total follow from it.
+ * The arithmetic is the core money module's (core/money, `vatByRate`), so a document printed with
+ * it shows the VAT its totals were computed with. included=true (line amounts include VAT):
+ * tax = amount × rate / (100 + rate); included=false: tax = amount × rate / 100. Rounding half-up
+ * to kopecks, per the policy `rounding="line"|"rate"` — else `vatRounding` at the root of the data
+ * (documents get the company's KUBIKI_VAT_ROUNDING there), else "rate": line rounds every line's
+ * amount and VAT and sums them; rate sums a group's amounts and rounds its VAT once.
  * Rate "none" (also "без НДС", "-") means no VAT: tax "0.00". Rows come sorted by rate, highest
  * first, "none" last. Missing line amounts count as zero; a missing rate is an error (say "none").
  */
+import { vatByRate, VAT_ROUNDINGS, type VatRounding } from '../../money/document-totals.ts';
 import {
   Dec,
   type DocumentHelper,
   hashBoolean,
   helperCall,
+  type HelperCall,
   isBlank,
   ownPath,
+  ownProp,
   scaleOf,
   toDecimal,
-  type Dec as DecValue,
 } from './helper-support.ts';
 
 export interface TaxLine {
@@ -32,6 +37,8 @@ export interface TaxLinesOptions {
   amountField?: string;
   rateField?: string;
   included?: boolean;
+  /** "rate" (the default here) or "line"; see the module comment. */
+  rounding?: VatRounding;
 }
 
 const NO_VAT = new Set(['none', 'без ндс', 'no vat', '-', '—']);
@@ -65,27 +72,21 @@ export function taxLines(lines: unknown, options: TaxLinesOptions = {}): TaxLine
   const amountField = options.amountField ?? 'amount';
   const rateField = options.rateField ?? 'vatRate';
   const included = options.included ?? true;
-  const groups = new Map<string, DecValue>();
-  linesArray(name, lines).forEach((line, index) => {
-    const key = rateKey(name, ownPath(line, rateField), index, rateField);
+  const items = linesArray(name, lines).map((line, index) => {
+    const rate = rateKey(name, ownPath(line, rateField), index, rateField);
     const rawAmount = ownPath(line, amountField);
     const amount = isBlank(rawAmount) ? new Dec(0) : toDecimal(name, rawAmount, `"${amountField}" of line ${index + 1}`);
-    groups.set(key, (groups.get(key) ?? new Dec(0)).plus(amount));
+    return { amount: amount.toFixed(), rate: rate === 'none' ? 'exempt' : rate };
   });
-  const rows = [...groups].map(([rate, sum]): TaxLine => {
-    const amount = sum.toDecimalPlaces(2);
-    const percent = rate === 'none' ? new Dec(0) : new Dec(rate);
-    if (included) {
-      const tax = amount.times(percent).div(percent.plus(100)).toDecimalPlaces(2);
-      return { rate, base: amount.minus(tax).toFixed(2), tax: tax.toFixed(2), total: amount.toFixed(2) };
-    }
-    const tax = amount.times(percent).div(100).toDecimalPlaces(2);
-    return { rate, base: amount.toFixed(2), tax: tax.toFixed(2), total: amount.plus(tax).toFixed(2) };
-  });
-  return rows.sort((a, b) => {
-    if (a.rate === 'none' || b.rate === 'none') return a.rate === b.rate ? 0 : a.rate === 'none' ? 1 : -1;
-    return new Dec(b.rate).comparedTo(new Dec(a.rate));
-  });
+  return vatByRate(items, { included, vatRounding: options.rounding ?? 'rate' })
+    .map((row) => ({ ...row, rate: row.rate === 'exempt' ? 'none' : row.rate }));
+}
+
+function roundingOf(name: string, call: HelperCall): VatRounding {
+  const raw = isBlank(call.hash.rounding) ? ownProp(ownProp(call.options.data, 'root'), 'vatRounding') : call.hash.rounding;
+  if (isBlank(raw)) return 'rate';
+  if (typeof raw !== 'string' || !(VAT_ROUNDINGS as readonly string[]).includes(raw)) throw new Error(`${name}: rounding must be one of ${VAT_ROUNDINGS.join(', ')}`);
+  return raw as VatRounding;
 }
 
 /** Σ of `field` over `lines` (or of the array's own values without a field), at the largest input scale. */
@@ -108,6 +109,7 @@ const taxLinesHelper: DocumentHelper = (...args) => {
     amountField: fieldName('taxLines', call.hash.amount, 'amount'),
     rateField: fieldName('taxLines', call.hash.rate, 'vatRate'),
     included: hashBoolean('taxLines', call, 'included', true),
+    rounding: roundingOf('taxLines', call),
   });
 };
 
