@@ -94,5 +94,9 @@ export function lazyValidator<T>(schema: object): () => ValidateFunction<T> {
 
 /** ajv errors → field issues that name the field and the rule in words a client can show. */
 export function toFieldIssues(errors: ErrorObject[] | null | undefined): FieldIssue[] {
-  return (errors ?? []).map(fieldIssueOf);
+  // ajv follows the errors of a failed then/else branch with one of its own ('must match "else"
+  // schema'): it names the schema's structure (an optional body is if/then/else), not the field.
+  const all = errors ?? [];
+  const told = all.filter((e) => e.keyword !== 'if');
+  return (told.length ? told : all).map(fieldIssueOf);
 }
