@@ -1,6 +1,6 @@
 import type { JsonSchema } from '../entities/entity-definition.ts';
 import type { MountedRoute } from '../http/route-contract.ts';
-import { responseContentType, responseSchemaOf } from '../http/route-validation.ts';
+import { responseAlternatives, responseContentType, responseSchemaOf } from '../http/route-validation.ts';
 
 // Declared routes → OpenAPI 3.1 operations: the same schemas the core validates with.
 
@@ -46,7 +46,12 @@ export function routePaths(routes: readonly MountedRoute[], component: (qualifie
       responses[status] = {
         description,
         ...(headers ? { headers } : {}),
-        ...(schema || responseContentType(response) !== 'application/json' ? { content: { [responseContentType(response)]: schema ? { schema: withRefs(schema, component) } : {} } } : {}),
+        ...(schema || responseContentType(response) !== 'application/json' ? {
+          content: {
+            [responseContentType(response)]: schema ? { schema: withRefs(schema, component) } : {},
+            ...Object.fromEntries(Object.entries(responseAlternatives(response)).map(([type, s]) => [type, { schema: withRefs(s, component) }])),
+          },
+        } : {}),
       };
     }
     const problems = new Set<number>();

@@ -16,10 +16,14 @@ export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
  */
 export type RoutePermission = string;
 
-/** A response: its JSON Schema, or a fuller description (another content type, no body). */
+/**
+ * A response: its JSON Schema, or a fuller description (another content type, no body, and
+ * `alternatives`: other media types the same status answers with, e.g. `text/csv` for a report
+ * asked with format=csv — media type → schema of that body).
+ */
 export type ResponseSpec =
   | JsonSchema
-  | { description: string; schema?: JsonSchema; contentType?: string; headers?: Record<string, string> };
+  | { description: string; schema?: JsonSchema; contentType?: string; headers?: Record<string, string>; alternatives?: Record<string, JsonSchema> };
 
 export interface RouteSchemas {
   /** Path parameters (`:id`); each is a string before coercion. A mismatch answers 404 naming the parameter. */

@@ -106,12 +106,19 @@ export const responseSchemaOf = (spec: ResponseSpec | undefined): JsonSchema | u
 export const responseContentType = (spec: ResponseSpec | undefined): string =>
   spec && typeof spec.description === 'string' && typeof spec.contentType === 'string' ? spec.contentType : 'application/json';
 
+/** The other media types a response declares (`alternatives`), media type → schema. */
+export const responseAlternatives = (spec: ResponseSpec | undefined): Record<string, JsonSchema> =>
+  spec && typeof spec.description === 'string' && typeof spec.alternatives === 'object' && spec.alternatives !== null ? spec.alternatives as Record<string, JsonSchema> : {};
+
 /** Why a response breaks its route's declaration, or undefined when it keeps it. */
 export function responseProblem(schemas: RouteSchemas, status: number, body: unknown, contentType: string, registry: EntityRegistry): string | undefined {
   if (status >= 400) return undefined; // problem+json, rendered by the error middleware
   const spec = schemas.responses[status];
   if (spec === undefined) return `status ${status} is not declared (declared: ${Object.keys(schemas.responses).join(', ')})`;
   const declaredType = responseContentType(spec);
+  // Another declared media type (a report's text/csv): its body is text, checked by its type.
+  const alternative = Object.keys(responseAlternatives(spec)).find((type) => contentType.startsWith(type));
+  if (alternative !== undefined && alternative !== declaredType) return undefined;
   const schema = responseSchemaOf(spec);
   if (schema === undefined) return body === undefined || body === null || declaredType !== 'application/json' ? undefined : `status ${status} declares no body but one was sent`;
   if (declaredType !== 'application/json') return contentType.startsWith(declaredType) ? undefined : `content type ${contentType}, declared ${declaredType}`;

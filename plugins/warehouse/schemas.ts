@@ -93,12 +93,8 @@ export const csvQuery: Schema = {
 /** A report: JSON with columns and rows (or, with format=csv, the same as CSV text). */
 export const report = (meta: Schema = {}): Schema => ({
   description: 'The report (application/json), or CSV with format=csv or Accept: text/csv',
-  schema: {
-    anyOf: [
-      { type: 'object', required: ['report', 'columns', 'rows'], properties: { report: { type: 'string' }, columns: { type: 'array', items: { type: 'string' } }, rows: { type: 'array', items: { type: 'object' } }, ...meta } },
-      { type: 'string', description: 'CSV text' },
-    ],
-  },
+  schema: { type: 'object', required: ['report', 'columns', 'rows'], properties: { report: { type: 'string' }, columns: { type: 'array', items: { type: 'string' } }, rows: { type: 'array', items: { type: 'object' } }, ...meta } },
+  alternatives: { 'text/csv': { type: 'string', description: 'CSV text: the header line is `columns`, then one line per row' } },
 });
 
 export const availability: Schema = {

@@ -75,6 +75,22 @@ describe('OpenAPI covers every mounted route', () => {
   });
 });
 
+describe('reports', () => {
+  it('list their CSV as a text/csv answer of its own beside the JSON, not as a string branch of the JSON', async () => {
+    const reports = operations().filter(({ path, op }) => path.includes('/reports/') && op.parameters?.some((p) => p.name === 'format' && p.schema?.enum?.includes('csv')));
+    expect(reports.length).toBeGreaterThanOrEqual(7);
+    for (const { path, op } of reports) {
+      const ok = op.responses?.['200'] as { content?: Record<string, { schema?: { type?: string; anyOf?: unknown[] } }> };
+      expect(Object.keys(ok.content ?? {}), path).toEqual(['application/json', 'text/csv']);
+      expect(ok.content!['text/csv'].schema, path).toMatchObject({ type: 'string' });
+      expect(ok.content!['application/json'].schema, path).toMatchObject({ type: 'object' });
+    }
+    // The answer with format=csv is still checked against (and passes) its declaration.
+    const csv = await t.api('GET', '/api/finance/reports/trial-balance?format=csv');
+    expect(csv.status).toBe(200);
+  });
+});
+
 describe('malformed ids', () => {
   it('answer 404 or 400 on every route with an {id}, never 5xx', async () => {
     const failures: string[] = [];
